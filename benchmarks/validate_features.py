@@ -1,0 +1,81 @@
+"""Benchmark: validate + build customer features on ~1M generated order lines.
+
+Prints wall time per stage and the process's peak memory. Usage:
+    .venv/bin/python benchmarks/validate_features.py [--customers N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from configs import load_settings
+from models.features import customer_features, default_as_of
+from models.interactions import build_interactions
+from tailor.data.generate import generate, write_generated
+from tailor.data.io import read_dataset
+from tailor.data.validate import validate_dataset
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--products", type=int, default=3_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    settings = load_settings()
+    gen_settings = settings.generate.model_copy(
+        update={"customers": args.customers, "products": args.products, "seed": args.seed}
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        write_generated(generate(gen_settings), Path(tmp))
+        t_gen = time.perf_counter() - t0
+        rss_before = _peak_rss_gb()
+
+        t0 = time.perf_counter()
+        raw = read_dataset(tmp)
+        t_read = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        result = validate_dataset(raw, settings.data)
+        t_validate = time.perf_counter() - t0
+        clean = result.dataset
+        horizon = pd.Timedelta(days=settings.features.horizon_days)
+        as_of = default_as_of(clean.transactions) - horizon
+        t0 = time.perf_counter()
+        features = customer_features(clean.transactions, as_of, settings.features,
+                                     customers=clean.customers, products=clean.products)
+        t_features = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        inter = build_interactions(clean.transactions, as_of, settings.features,
+                                   customer_features=features, customers=clean.customers,
+                                   products=clean.products)
+        t_inter = time.perf_counter() - t0
+
+    lines = len(raw.transactions)
+    total = t_read + t_validate + t_features + t_inter
+    print(f"order lines            {lines:,}")
+    print(f"quarantined            {sum(len(q) for q in result.quarantine.values()):,}")
+    print(f"customers with features {features.shape[0]:,} x {features.shape[1]} columns")
+    print(f"interactions           {inter.interactions.shape} nnz={inter.interactions.nnz:,}")
+    print(f"generate (not timed)   {t_gen:6.1f} s")
+    print(f"read                   {t_read:6.1f} s")
+    print(f"validate               {t_validate:6.1f} s")
+    print(f"customer features      {t_features:6.1f} s")
+    print(f"interactions+features  {t_inter:6.1f} s")
+    print(f"TOTAL read..features   {total:6.1f} s  ({lines / total:,.0f} lines/s)")
+    print(f"peak RSS               {_peak_rss_gb():6.2f} GB "
+          f"(after generation: {rss_before:.2f} GB)")
+
+
+if __name__ == "__main__":
+    main()

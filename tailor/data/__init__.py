@@ -1,0 +1,1 @@
+"""Reading, validating, generating and importing retail data sets."""

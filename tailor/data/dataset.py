@@ -1,0 +1,27 @@
+"""In-memory data set: the three contract tables plus where each came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Tables of one data set. Raw (as read) or validated (contract types), see the producer.
+
+    Raw tables carry ``_source_file`` and ``_source_row`` (1-based data row in that file) so that
+    every rejected row can be traced back; validation keeps them on quarantined rows only.
+    """
+
+    transactions: pd.DataFrame
+    customers: pd.DataFrame | None = None
+    products: pd.DataFrame | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        return getattr(self, name)

@@ -1,0 +1,124 @@
+"""Read and write data sets: a directory of CSV/Parquet files, or tables in a SQL database."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tailor.contracts import TABLES
+from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW, Dataset
+
+
+class DataSourceError(FileNotFoundError):
+    """The data set (or one of its tables) cannot be found or read."""
+
+
+def _find_table(directory: Path, name: str) -> Path | None:
+    found = [directory / f"{name}{ext}" for ext in (".parquet", ".csv")
+             if (directory / f"{name}{ext}").exists()]
+    if len(found) > 1:
+        raise DataSourceError(
+            f"{directory}: both {found[0].name} and {found[1].name} exist; keep one"
+        )
+    return found[0] if found else None
+
+
+def _tag(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    frame[SOURCE_FILE] = source
+    frame[SOURCE_ROW] = pd.RangeIndex(1, len(frame) + 1)
+    return frame
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read one table without interpreting values: CSV cells stay strings, so nothing is lost."""
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except Exception as exc:  # noqa: BLE001 - any reader failure is reported with the file
+        raise DataSourceError(f"{path}: cannot read table ({exc})") from exc
+    return _tag(frame, str(path))
+
+
+def read_dataset(directory: str | Path) -> Dataset:
+    """Read ``transactions`` (required), ``customers`` and ``products`` from a directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataSourceError(f"{directory}: no such data directory")
+    tables: dict[str, pd.DataFrame | None] = {}
+    sources: dict[str, str] = {}
+    for name in TABLES:
+        path = _find_table(directory, name)
+        if path is None:
+            if name == "transactions":
+                raise DataSourceError(
+                    f"{directory}: no transactions.parquet or transactions.csv"
+                )
+            tables[name] = None
+            continue
+        tables[name] = read_table(path)
+        sources[name] = str(path)
+    return Dataset(sources=sources, **tables)
+
+
+def read_sql_dataset(url: str, tables: Mapping[str, str]) -> Dataset:
+    """Read tables from a database; ``tables`` maps contract name -> SQL table name."""
+    if "transactions" not in tables:
+        raise DataSourceError("SQL data set: a 'transactions' table name is required")
+    engine = sa.create_engine(url)
+    frames: dict[str, pd.DataFrame | None] = dict.fromkeys(TABLES)
+    sources: dict[str, str] = {}
+    try:
+        with engine.connect() as conn:
+            for name, sql_table in tables.items():
+                if name not in TABLES:
+                    raise DataSourceError(f"SQL data set: unknown table role {name!r}")
+                source = f"{engine.url.render_as_string(hide_password=True)}#{sql_table}"
+                try:
+                    frame = pd.read_sql_table(sql_table, conn)
+                except ValueError as exc:
+                    raise DataSourceError(f"{source}: {exc}") from exc
+                frames[name] = _tag(frame, source)
+                sources[name] = source
+    finally:
+        engine.dispose()
+    return Dataset(sources=sources, **frames)
+
+
+def _strip_sources(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in (SOURCE_FILE, SOURCE_ROW) if c in frame.columns])
+
+
+def write_frame_atomic(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write parquet or CSV (by extension) to a temp file and rename: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if path.suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_dataset(dataset: Dataset, directory: str | Path, fmt: str = "parquet") -> Path:
+    """Write the contract tables of ``dataset`` to ``directory`` (each file atomically)."""
+    directory = Path(directory)
+    for name in TABLES:
+        frame = dataset.table(name)
+        if frame is not None:
+            write_frame_atomic(_strip_sources(frame), directory / f"{name}.{fmt}")
+    return directory

@@ -1,0 +1,1 @@
+"""Thin Prefect tasks over tailor's plain-Python code, plus tracking and registry adapters."""

@@ -1,0 +1,56 @@
+"""Prefect tasks for data: load, validate (quarantine), build point-in-time features.
+
+Large frames flow between these tasks, so caching by input hash is off (hashing 10M rows costs
+more than recomputing) and only I/O gets retries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from configs.schema import DataSettings, FeatureSettings
+from models.features import customer_features
+from tailor.contracts import DataFrame, Transactions
+from tailor.data.dataset import Dataset
+from tailor.data.io import read_dataset, write_frame_atomic
+from tailor.data.validate import ValidationResult, validate_dataset, write_quarantine
+
+
+@task(name="load-data", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def load_raw(data_dir: str) -> Dataset:
+    """Read the raw tables of a data set directory (CSV cells stay strings)."""
+    return read_dataset(data_dir)
+
+
+@task(name="validate-data", cache_policy=NO_CACHE)
+def validate(raw: Dataset, settings: DataSettings, quarantine_dir: str) -> ValidationResult:
+    """Split rows into contract-valid and quarantined; write the quarantine and its summary."""
+    result = validate_dataset(raw, settings)
+    write_quarantine(result, Path(quarantine_dir))
+    return result
+
+
+@task(name="customer-features", cache_policy=NO_CACHE)
+@pa.check_types
+def build_customer_features(
+    transactions: DataFrame[Transactions],
+    customers: pd.DataFrame | None,
+    products: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    settings: FeatureSettings,
+) -> pd.DataFrame:
+    """Customer features from history strictly before ``as_of``."""
+    return customer_features(transactions, as_of, settings, customers=customers,
+                             products=products)
+
+
+@task(name="write-table", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def write_table(frame: pd.DataFrame, path: str, index: bool = False) -> str:
+    """Write a table atomically (parquet or CSV by extension)."""
+    out = frame.reset_index() if index else frame
+    return str(write_frame_atomic(out, path))
