@@ -18,13 +18,16 @@ class DataSettings(_Section):
     max_abs_quantity: int = Field(10_000, gt=0, description="|quantity| above this is absurd")
     max_unit_price: float = Field(1_000_000.0, gt=0, description="unit_price above this is absurd")
     max_rejected_share: float = Field(
-        0.25, ge=0, le=1, description="stop when more than this share of rows is quarantined"
+        0.5, ge=0, le=1, description="stop when more than this share of rows is quarantined"
     )
     require_known_products: bool = Field(
         True, description="quarantine lines whose product is missing from products (if given)"
     )
     require_known_customers: bool = Field(
         False, description="quarantine lines whose customer is missing from customers (if given)"
+    )
+    timestamp_dayfirst: bool = Field(
+        False, description="read non-ISO dates like 01/02/2011 as day/month (UK, EU exports)"
     )
 
 
@@ -55,6 +58,9 @@ class GenerateSettings(_Section):
     days: int = Field(730, gt=30)
     messy_share: float = Field(0.01, ge=0, le=0.5)
     return_share: float = Field(0.02, ge=0, le=0.5)
+    timestamp_as_text: bool = Field(
+        False, description="write timestamps as text so unparsable ones can be injected"
+    )
 
 
 class SegmentationSettings(_Section):
@@ -81,7 +87,11 @@ class SegmentationSettings(_Section):
         description="heavy-tailed columns that get a signed log1p when a trial turns log on",
     )
     category_prefix: str = Field("cat_share_", min_length=1)
-    log_choices: list[bool] = Field(default_factory=lambda: [True, False], min_length=1)
+    log_choices: list[bool] = Field(
+        default_factory=lambda: [True], min_length=1,
+        description="[true, false] lets Optuna try raw values; silhouette then favours splitting "
+                    "off the few biggest customers (measured), so the default keeps log on",
+    )
     category_mix_choices: list[bool] = Field(
         default_factory=lambda: [False, True], min_length=1
     )
@@ -96,11 +106,14 @@ class SegmentationSettings(_Section):
     )
     stability_resamples: int = Field(5, ge=2, description="bootstrap fits for stability_ari")
     stability_sample: int = Field(5_000, ge=100, description="rows per stability bootstrap")
-    objective: Literal["silhouette", "silhouette_stability_floor"] = Field(
-        "silhouette_stability_floor",
-        description="silhouette alone, or silhouette penalised below stability_floor",
+    objective: Literal["silhouette", "silhouette_stability_floor",
+                       "silhouette_plus_stability"] = Field(
+        "silhouette_plus_stability",
+        description="silhouette alone; penalised below stability_floor; or plus stability_ari",
     )
-    stability_floor: float = Field(0.8, ge=0, le=1, description="stability_ari wanted")
+    stability_floor: float = Field(
+        0.8, ge=0, le=1, description="objective silhouette_stability_floor: stability wanted"
+    )
 
 
 class RecommenderSettings(_Section):
@@ -110,14 +123,61 @@ class RecommenderSettings(_Section):
     n_trials: int = Field(20, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     seed: int = 42
+    validation_days: int = Field(
+        90, gt=0, description="tuning holdout: the last N days before the cutoff (never the test)"
+    )
+    max_epochs: int = Field(40, ge=1, description="upper bound of the tuned epoch count")
+    losses: list[Literal["warp", "bpr", "warp-kos"]] = Field(
+        default_factory=lambda: ["warp", "bpr", "warp-kos"], min_length=1
+    )
+    exclude_purchased: bool = Field(
+        False, description="never recommend items the customer already bought (False: repeats)"
+    )
+    popularity_days: int = Field(30, gt=0, description="window of the popularity signal")
+    blend_lightfm_weights: list[float] = Field(
+        default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5, 1.0], min_length=1,
+        description="grid for the LightFM weight (repeat weight is 1)",
+    )
+    blend_popularity_weights: list[float] = Field(
+        default_factory=lambda: [0.01, 0.1, 0.3], min_length=1
+    )
+    repeat_half_lives_days: list[float | None] = Field(
+        default_factory=lambda: [None, 180.0], min_length=1,
+        description="grid for the repeat score's recency decay (null = plain order count)",
+    )
+    max_eval_users: int = Field(3_000, ge=10, description="validation users sampled per trial")
+    num_threads: int = Field(1, ge=1, description="LightFM threads (1 = deterministic)")
 
 
 class ChurnSettings(_Section):
-    """Purchase-probability / churn model (issue 3)."""
+    """Purchase-probability / churn model (issue 3). The horizon is features.horizon_days."""
 
     n_trials: int = Field(20, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     seed: int = 42
+    n_cutoffs: int = Field(6, ge=1, description="stacked training cutoffs, step_days apart")
+    step_days: int = Field(30, ge=1, description="days between stacked training cutoffs")
+    min_history_days: int = Field(
+        60, ge=0, description="skip cutoffs with less purchase history than this before them"
+    )
+    families: list[Literal["logistic", "hist_gradient_boosting"]] = Field(
+        default_factory=lambda: ["logistic", "hist_gradient_boosting"], min_length=1
+    )
+    calibration_methods: list[Literal["none", "sigmoid", "isotonic"]] = Field(
+        default_factory=lambda: ["sigmoid", "isotonic"], min_length=1,
+        description="Optuna picks one by validation log loss",
+    )
+    calibration_folds: int = Field(3, ge=2, description="customer-grouped folds for calibration")
+    cost_ratio: float = Field(
+        3.0, gt=0, description="cost of a missed churner / cost of a wasted retention offer"
+    )
+    use_attributes: bool = Field(True, description="use attr_* customer columns (one-hot)")
+    use_category_shares: bool = Field(
+        False, description="use cat_share_* columns (their set can change between cutoffs)"
+    )
+    max_attribute_levels: int = Field(20, ge=1, description="one-hot levels per attribute")
+    importance_repeats: int = Field(5, ge=1, description="permutation-importance repeats")
+    reliability_bins: int = Field(10, ge=2)
 
 
 class TrackingSettings(_Section):
@@ -130,6 +190,15 @@ class TrackingSettings(_Section):
     experiment_prefix: str = "tailor"
 
 
+class RegistrySettings(_Section):
+    """Model registry: which metrics `tailor models` shows beside each champion and challenger."""
+
+    key_metrics: dict[Literal["segmentation", "recommender", "churn"], list[str]] = Field(
+        default_factory=dict,
+        description="per model kind, the run metrics shown by `tailor models`; absent: all",
+    )
+
+
 class Settings(_Section):
     data: DataSettings = DataSettings()
     features: FeatureSettings = FeatureSettings()
@@ -138,3 +207,4 @@ class Settings(_Section):
     recommender: RecommenderSettings = RecommenderSettings()
     churn: ChurnSettings = ChurnSettings()
     tracking: TrackingSettings = TrackingSettings()
+    registry: RegistrySettings = RegistrySettings()

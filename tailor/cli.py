@@ -116,14 +116,18 @@ def data_validate(
 
 @import_app.command("online-retail")
 def import_online_retail_cmd(
-    file: Annotated[Path, typer.Argument(help="UCI Online Retail export (.parquet/.csv/.xlsx).")],
+    file: Annotated[Path, typer.Argument(help="UCI Online Retail export (.parquet or .csv).")],
     out: Annotated[Path, typer.Option(help="Directory to write the contract tables to.")],
 ) -> None:
     """Import the UCI Online Retail export (see docs/data.md for each quirk's treatment)."""
+    from tailor.data.importers.common import ImporterError
     from tailor.data.importers.online_retail import import_online_retail
     from tailor.data.io import write_dataset
 
-    dataset = import_online_retail(file)
+    try:
+        dataset = import_online_retail(file)
+    except ImporterError as exc:
+        raise _fail(str(exc)) from None
     write_dataset(dataset, out)
     typer.echo(f"wrote {len(dataset.transactions):,} order lines to {out}; "
                f"run `tailor data validate --data {out}` next")
@@ -137,10 +141,14 @@ def import_movielens_cmd(
         help="Ratings at or above this become interactions (0 keeps all).")] = 4,
 ) -> None:
     """Import MovieLens 100K: ratings become interactions, users and movies keep attributes."""
+    from tailor.data.importers.common import ImporterError
     from tailor.data.importers.movielens import import_movielens
     from tailor.data.io import write_dataset
 
-    dataset = import_movielens(directory, min_rating=min_rating)
+    try:
+        dataset = import_movielens(directory, min_rating=min_rating)
+    except ImporterError as exc:
+        raise _fail(str(exc)) from None
     write_dataset(dataset, out)
     typer.echo(f"wrote {len(dataset.transactions):,} interactions to {out}")
 

@@ -42,7 +42,7 @@ def read_table(path: Path) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except Exception as exc:  # noqa: BLE001 - any reader failure is reported with the file
+    except Exception as exc:  # any reader failure is reported with the file
         raise DataSourceError(f"{path}: cannot read table ({exc})") from exc
     return _tag(frame, str(path))
 
@@ -68,21 +68,33 @@ def read_dataset(directory: str | Path) -> Dataset:
     return Dataset(sources=sources, **tables)
 
 
-def read_sql_dataset(url: str, tables: Mapping[str, str]) -> Dataset:
-    """Read tables from a database; ``tables`` maps contract name -> SQL table name."""
+def _sql_source(engine: sa.Engine, sql_table: str, schema: str | None) -> str:
+    qualified = f"{schema}.{sql_table}" if schema else sql_table
+    return f"{engine.url.render_as_string(hide_password=True)}#{qualified}"
+
+
+def read_sql_dataset(url: str, tables: Mapping[str, str], schema: str | None = None) -> Dataset:
+    """Read tables from a database; ``tables`` maps contract name -> SQL table name.
+
+    ``schema`` is the database schema holding the tables (PostgreSQL ``search_path`` default if
+    None). Values come as the driver types them (text stays text), so validation sees the same
+    mess as in a file. A SQL table has no row order: ``_source_row`` is the position in the
+    result set, and each source is ``<url without password>#<schema>.<table>``.
+    """
     if "transactions" not in tables:
         raise DataSourceError("SQL data set: a 'transactions' table name is required")
+    unknown = sorted(set(tables) - set(TABLES))
+    if unknown:
+        raise DataSourceError(f"SQL data set: unknown table role(s) {unknown}; use {TABLES}")
     engine = sa.create_engine(url)
     frames: dict[str, pd.DataFrame | None] = dict.fromkeys(TABLES)
     sources: dict[str, str] = {}
     try:
         with engine.connect() as conn:
             for name, sql_table in tables.items():
-                if name not in TABLES:
-                    raise DataSourceError(f"SQL data set: unknown table role {name!r}")
-                source = f"{engine.url.render_as_string(hide_password=True)}#{sql_table}"
+                source = _sql_source(engine, sql_table, schema)
                 try:
-                    frame = pd.read_sql_table(sql_table, conn)
+                    frame = pd.read_sql_table(sql_table, conn, schema=schema)
                 except ValueError as exc:
                     raise DataSourceError(f"{source}: {exc}") from exc
                 frames[name] = _tag(frame, source)
@@ -90,6 +102,22 @@ def read_sql_dataset(url: str, tables: Mapping[str, str]) -> Dataset:
     finally:
         engine.dispose()
     return Dataset(sources=sources, **frames)
+
+
+def write_sql_table(frame: pd.DataFrame, url: str, table: str, schema: str | None = None,
+                    if_exists: str = "fail") -> int:
+    """Write one table (without ``_source_*`` columns) in a single transaction; returns rows.
+
+    ``if_exists`` is pandas' ``fail`` | ``replace`` | ``append``.
+    """
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            _strip_sources(frame).to_sql(table, conn, schema=schema, if_exists=if_exists,
+                                         index=False, chunksize=10_000)
+    finally:
+        engine.dispose()
+    return len(frame)
 
 
 def _strip_sources(frame: pd.DataFrame) -> pd.DataFrame:

@@ -47,7 +47,7 @@ def test_wrong_type_from_set_names_override_and_expectation() -> None:
 def test_strict_mode_rejects_quoted_numbers(tmp_path: Path) -> None:
     bad = tmp_path / "quoted.yaml"
     bad.write_text('features:\n  horizon_days: "90"\n')
-    with pytest.raises(ConfigError, match="features.horizon_days"):
+    with pytest.raises(ConfigError, match=r"features\.horizon_days"):
         load_settings([bad])
 
 
@@ -59,7 +59,7 @@ def test_out_of_range_and_bad_literal() -> None:
 
 
 def test_malformed_override_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_settings(overrides=["horizon_days"])
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings([tmp_path / "nope.yaml"])

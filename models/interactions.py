@@ -1,0 +1,426 @@
+"""Point-in-time user x item matrices and feature matrices for LightFM.
+
+Built with :class:`lightfm.data.Dataset` (id and feature-name mappings, COO/CSR assembly), from
+purchase lines strictly before ``as_of``. Feature names are readable strings:
+
+- users: ``user:<id>`` (identity), ``attr:<column>=<value>`` (customers table; numeric columns with
+  many values as ``attr:<column>=q<k>`` quantile bins), ``rfm:recency|frequency|monetary=q<k>``
+  (from :func:`models.features.customer_features`; q1 = lowest value, so most recent / fewest
+  orders / least spend), ``segment=<label>``.
+- items: ``item:<id>`` (identity), ``category=<c>``, ``price=q<k>`` (quantile bands over product
+  prices; the products table's ``price``, else the item's median unit_price before ``as_of``),
+  ``word=<token>`` (description tokens), ``attr:<column>=<value>`` (other product columns).
+
+Attribute columns are categorical (``name=value``) unless numeric with more than
+:data:`MAX_NUMERIC_LEVELS` values (quantile bins, ``settings.quantile_bins``) or id-like / free text
+(more than :data:`MAX_LEVELS` levels, or text mostly distinct per row): those are skipped.
+Bins and vocabularies come from the static customers / products tables or from history before
+``as_of``, never from later rows.
+
+Feature rows are L1-normalised (each row sums to 1), as ``Dataset.build_*_features`` does by
+default: a user with many attributes does not get a larger representation than one with few.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from lightfm.data import Dataset
+
+from configs.schema import FeatureSettings
+from models.features import PROVENANCE_COLUMNS, history
+
+USER_IDENTITY = "user:"
+ITEM_IDENTITY = "item:"
+#: rfm feature name -> customer_features column
+RFM_COLUMNS: dict[str, str] = {
+    "recency": "recency_days",
+    "frequency": "frequency",
+    "monetary": "monetary",
+}
+SEGMENT_COLUMN = "segment"
+#: attribute columns with more distinct values than this are ids or free text: skipped
+MAX_LEVELS = 100
+#: numeric attribute columns with at most this many distinct values stay categorical
+MAX_NUMERIC_LEVELS = 10
+#: a text column with more levels than this, mostly distinct per row, is an id or free text
+ID_LIKE_MIN_LEVELS = 20
+TOKEN_PATTERN = r"[a-z]{2,}"
+_STOP_WORDS_TEXT = """
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had
+has have having he her here hers herself him himself his how i if in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours ourselves out over
+own same she should so some such than that the their theirs them themselves then there these
+they this those through to too under until up very was we were what when where which while who
+whom why will with would you your yours yourself yourselves
+"""
+#: common English words carry no taste signal in product descriptions
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+
+def _labels(values: pd.Series) -> pd.Series:
+    """Values as feature-name text; whole floats as ints (a NaN makes 3 into 3.0: same name)."""
+    if pd.api.types.is_float_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64)
+        if np.all((numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)):
+            return pd.Series(numbers.astype(np.int64), index=values.index).astype(str)
+    return values.astype(str)
+
+
+@dataclass(frozen=True)
+class ColumnEncoding:
+    """How one attribute column becomes feature names (kept so cold users are encoded alike)."""
+
+    column: str
+    prefix: str
+    #: quantile cut points for a binned numeric column; None = categorical (``prefix=value``)
+    edges: tuple[float, ...] | None = None
+
+    def names(self, values: pd.Series) -> pd.Series:
+        """Feature name per value (NaN where the value is missing)."""
+        if self.edges is None:
+            present = values.notna()
+            out = pd.Series(np.nan, index=values.index, dtype=object)
+            out[present] = self.prefix + "=" + _labels(values[present])
+            return out
+        numbers = pd.to_numeric(values, errors="coerce")
+        present = numbers.notna()
+        bins = np.searchsorted(np.asarray(self.edges), numbers[present].to_numpy(), side="left")
+        labels = np.array([f"{self.prefix}=q{k}" for k in range(1, len(self.edges) + 2)],
+                          dtype=object)
+        out = pd.Series(np.nan, index=values.index, dtype=object)
+        out[present] = labels[bins]
+        return out
+
+    def all_names(self, values: pd.Series) -> list[str]:
+        """Every feature this column can produce (all bins, or the values seen)."""
+        if self.edges is not None:
+            return [f"{self.prefix}=q{k}" for k in range(1, len(self.edges) + 2)]
+        return sorted(set(self.names(values).dropna()))
+
+
+@dataclass(frozen=True, eq=False)
+class InteractionData:
+    """Everything LightFM needs, with index <-> id mappings and the recipes for cold users."""
+
+    interactions: sp.coo_matrix  # users x items, 1 where the user bought the item (int32)
+    weights: sp.coo_matrix  # same sparsity, weight per ``settings.interaction_weight`` (float32)
+    user_features: sp.csr_matrix  # users x user features, rows L1-normalised (float32)
+    item_features: sp.csr_matrix  # items x item features, rows L1-normalised (float32)
+    user_ids: np.ndarray  # row index -> customer_id
+    item_ids: np.ndarray  # column index -> product_id
+    user_feature_names: np.ndarray
+    item_feature_names: np.ndarray
+    user_encodings: tuple[ColumnEncoding, ...] = field(default=())  # attr, rfm and segment
+
+    def user_index(self) -> dict[str, int]:
+        return {u: i for i, u in enumerate(self.user_ids)}
+
+    def item_index(self) -> dict[str, int]:
+        return {p: i for i, p in enumerate(self.item_ids)}
+
+    def user_feature_index(self) -> dict[str, int]:
+        return {f: i for i, f in enumerate(self.user_feature_names)}
+
+    def item_feature_index(self) -> dict[str, int]:
+        return {f: i for i, f in enumerate(self.item_feature_names)}
+
+
+def _quantile_edges(values: np.ndarray, bins: int) -> tuple[float, ...]:
+    """Distinct inner quantile cut points; value v falls in bin searchsorted(edges, v, 'left')."""
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return ()
+    cuts = np.quantile(values, np.arange(1, bins) / bins)
+    return tuple(float(x) for x in np.unique(cuts))
+
+
+def _numeric(values: pd.Series) -> pd.Series | None:
+    """The column as floats if every present value is a number (CSV cells arrive as str)."""
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return None
+    present = values.dropna()
+    numbers = pd.to_numeric(present, errors="coerce")
+    if present.empty or numbers.isna().any():
+        return None
+    return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _encode_column(name: str, values: pd.Series, prefix: str, bins: int) -> ColumnEncoding | None:
+    """Categorical for few levels, quantile bins for many-valued numbers; None for ids/free text."""
+    levels = values.nunique(dropna=True)
+    if levels == 0:
+        return None
+    numbers = _numeric(values)
+    if numbers is not None and levels > MAX_NUMERIC_LEVELS:
+        return ColumnEncoding(name, prefix, _quantile_edges(numbers.to_numpy(), bins))
+    if levels > MAX_LEVELS or (numbers is None and levels > ID_LIKE_MIN_LEVELS
+                                   and levels > values.count() / 2):
+        return None
+    return ColumnEncoding(name, prefix)
+
+
+def _attribute_encodings(table: pd.DataFrame, skip: Iterable[str], bins: int
+                         ) -> list[ColumnEncoding]:
+    skipped = set(skip) | set(PROVENANCE_COLUMNS)
+    encodings = []
+    for col in table.columns:
+        if col in skipped:
+            continue
+        enc = _encode_column(col, table[col], f"attr:{col}", bins)
+        if enc is not None:
+            encodings.append(enc)
+    return encodings
+
+
+def _long_features(ids: pd.Index, table: pd.DataFrame, encodings: Iterable[ColumnEncoding]
+                   ) -> tuple[pd.DataFrame, list[str]]:
+    """(entity position, feature name) pairs for ``ids`` from ``table`` (indexed by id), and the
+    vocabulary: every name the whole table can produce, so that rows absent from ``ids`` (cold
+    users) still find their values."""
+    rows = table.reindex(ids)
+    parts, vocabulary = [], []
+    for enc in encodings:
+        if enc.column not in table.columns:
+            continue
+        names = enc.names(rows[enc.column])
+        vocabulary.extend(enc.all_names(table[enc.column]))
+        present = names.notna().to_numpy()
+        parts.append(pd.DataFrame({"pos": np.flatnonzero(present),
+                                   "feature": names.to_numpy()[present]}))
+    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        {"pos": np.array([], dtype=np.int64), "feature": np.array([], dtype=object)})
+    return long, vocabulary
+
+
+def _grouped_lists(ids: np.ndarray, identity: str, long: pd.DataFrame
+                   ) -> list[tuple[str, list[str]]]:
+    """``(id, [identity feature, other features...])`` per entity, as Dataset expects."""
+    long = long.sort_values("pos", kind="stable")
+    pos = long["pos"].to_numpy()
+    feats = long["feature"].to_numpy()
+    bounds = np.searchsorted(pos, np.arange(len(ids) + 1))
+    return [(entity, [identity + entity, *feats[bounds[k]:bounds[k + 1]].tolist()])
+            for k, entity in enumerate(ids)]
+
+
+def _tokens(products: pd.DataFrame, settings: FeatureSettings) -> pd.DataFrame:
+    """(product_id, token) pairs for the vocabulary: top tokens by product count, stop-words out."""
+    if "description" not in products.columns or settings.description_tokens == 0:
+        return pd.DataFrame({"product_id": [], "token": []}, dtype=object)
+    words = products["description"].astype("string").str.lower().str.findall(TOKEN_PATTERN)
+    pairs = pd.DataFrame({"product_id": products["product_id"].to_numpy(),
+                          "token": words.to_numpy()}).explode("token").dropna()
+    pairs = pairs[~pairs["token"].isin(STOP_WORDS)].drop_duplicates()
+    counts = pairs["token"].value_counts()
+    counts = counts[counts >= settings.min_token_count]
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:settings.description_tokens]
+    vocabulary = {token for token, _ in ranked}
+    return pairs[pairs["token"].isin(vocabulary)]
+
+
+def _item_price(item_ids: pd.Index, products: pd.DataFrame | None, buy: pd.DataFrame
+                ) -> pd.Series:
+    """Catalogue price, else median unit_price paid before as_of (so still point-in-time)."""
+    paid = buy.groupby("product_id")["unit_price"].median().reindex(item_ids)
+    if products is None or "price" not in products.columns:
+        return paid
+    listed = pd.to_numeric(products.set_index("product_id")["price"], errors="coerce")
+    return listed.reindex(item_ids).fillna(paid)
+
+
+def _pair_weights(buy: pd.DataFrame, users: pd.Index, items: pd.Index, as_of: pd.Timestamp,
+                  settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Aggregate purchase lines to (user position, item position, weight)."""
+    u = users.get_indexer(buy["customer_id"])
+    i = items.get_indexer(buy["product_id"])
+    key = u.astype(np.int64) * len(items) + i
+    scheme = settings.interaction_weight
+    if scheme == "quantity":
+        line = buy["quantity"].to_numpy(dtype=np.float64)
+    elif scheme == "decay":
+        age = (as_of.to_datetime64() - buy["timestamp"].to_numpy()) / np.timedelta64(1, "D")
+        line = np.exp(-np.log(2.0) * age / settings.decay_half_life_days)
+    else:  # count; binary is 1 per pair below
+        line = np.ones(len(buy))
+    pairs, inverse = np.unique(key, return_inverse=True)
+    weight = np.bincount(inverse, weights=line, minlength=len(pairs))
+    if scheme == "binary":
+        weight = np.ones(len(pairs))
+    return pairs // len(items), pairs % len(items), weight
+
+
+def build_interactions(
+    transactions: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    settings: FeatureSettings,
+    customer_features: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+    products: pd.DataFrame | None = None,
+    segments: pd.Series | None = None,
+) -> InteractionData:
+    """Interaction, weight and feature matrices from purchase lines strictly before ``as_of``.
+
+    Users: customers with a purchase before ``as_of`` (sorted; the index of
+    :func:`models.features.customer_features`). Items: every product in ``products`` plus any
+    product with a line before ``as_of`` (sorted). Positives are purchase lines only; returns are
+    never interactions (a bought-then-returned item still shows interest). Weights per
+    ``settings.interaction_weight``: binary 1; count = purchase lines; quantity = units; decay =
+    sum over lines of ``exp(-ln2 * age_days / decay_half_life_days)``. Raises ``ValueError`` when
+    there is no purchase before ``as_of``.
+    """
+    as_of = pd.Timestamp(as_of)
+    past = history(transactions, as_of)
+    buy = past.loc[past["quantity"].to_numpy() > 0]
+    if buy.empty:
+        raise ValueError(f"transactions: no purchase before as_of={as_of}; there are no users "
+                         f"to build interactions for (is as_of before the data starts?)")
+    users = pd.Index(np.sort(buy["customer_id"].unique().astype(object)), name="customer_id")
+    seen_items = past["product_id"].unique().astype(object)
+    catalogue = (products["product_id"].to_numpy(dtype=object) if products is not None
+                 else np.array([], dtype=object))
+    items = pd.Index(np.unique(np.concatenate([catalogue, seen_items])), name="product_id")
+    bins = settings.quantile_bins
+
+    # user features
+    user_long, user_vocab, encodings = [], [], []
+    if customers is not None:
+        table = customers.set_index("customer_id")
+        enc = _attribute_encodings(table, (), bins)
+        long, vocab = _long_features(users, table, enc)
+        user_long.append(long)
+        user_vocab += vocab
+        encodings += enc
+    if customer_features is not None:
+        missing = [c for c in RFM_COLUMNS.values() if c not in customer_features.columns]
+        if missing:
+            raise ValueError(f"customer_features: missing column(s) {missing} for rfm features")
+        enc = [ColumnEncoding(col, f"rfm:{name}",
+                              _quantile_edges(customer_features[col].to_numpy(np.float64), bins))
+               for name, col in RFM_COLUMNS.items()]
+        long, vocab = _long_features(users, customer_features, enc)
+        user_long.append(long)
+        user_vocab += vocab
+        encodings += enc
+    if segments is not None:
+        enc = [ColumnEncoding(SEGMENT_COLUMN, SEGMENT_COLUMN)]
+        table = segments.rename(SEGMENT_COLUMN).to_frame()
+        long, vocab = _long_features(users, table, enc)
+        user_long.append(long)
+        user_vocab += vocab
+        encodings += enc
+
+    # item features
+    item_long, item_vocab = [], []
+    if products is not None:
+        table = products.set_index("product_id")
+        enc = []
+        if "category" in table.columns:
+            enc.append(ColumnEncoding("category", "category"))
+        enc += _attribute_encodings(table, ("category", "description", "price"), bins)
+        long, vocab = _long_features(items, table, enc)
+        item_long.append(long)
+        item_vocab += vocab
+        tokens = _tokens(products, settings)
+        item_long.append(pd.DataFrame({"pos": items.get_indexer(tokens["product_id"]),
+                                       "feature": "word=" + tokens["token"]}))
+        item_vocab += sorted("word=" + tokens["token"].unique())
+    price = _item_price(items, products, buy)
+    price_enc = ColumnEncoding("price", "price",
+                               _quantile_edges(price.to_numpy(np.float64), settings.price_bands))
+    long, vocab = _long_features(items, price.rename("price").to_frame(), [price_enc])
+    item_long.append(long)
+    item_vocab += vocab
+
+    dataset = Dataset(user_identity_features=False, item_identity_features=False)
+    user_ids = users.to_numpy(dtype=object)
+    item_ids = items.to_numpy(dtype=object)
+    dataset.fit(
+        users=user_ids,
+        items=item_ids,
+        user_features=[USER_IDENTITY + u for u in user_ids] + list(dict.fromkeys(user_vocab)),
+        item_features=[ITEM_IDENTITY + i for i in item_ids] + list(dict.fromkeys(item_vocab)),
+    )
+    u, i, w = _pair_weights(buy, users, items, as_of, settings)
+    interactions, weights = dataset.build_interactions(zip(user_ids[u], item_ids[i], w,
+                                                           strict=True))
+    user_features = dataset.build_user_features(
+        _grouped_lists(user_ids, USER_IDENTITY, _concat(user_long)), normalize=True)
+    item_features = dataset.build_item_features(
+        _grouped_lists(item_ids, ITEM_IDENTITY, _concat(item_long)), normalize=True)
+    _, user_map, _, item_map = dataset.mapping()
+    return InteractionData(
+        interactions=interactions,
+        weights=weights,
+        user_features=user_features,
+        item_features=item_features,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_feature_names=_names(user_map),
+        item_feature_names=_names(item_map),
+        user_encodings=tuple(encodings),
+    )
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({"pos": np.array([], dtype=np.int64),
+                             "feature": np.array([], dtype=object)})
+    return pd.concat(parts, ignore_index=True)
+
+
+def _names(mapping: Mapping[str, int]) -> np.ndarray:
+    names = np.empty(len(mapping), dtype=object)
+    for name, idx in mapping.items():
+        names[idx] = name
+    return names
+
+
+def cold_user_features(data: InteractionData, attributes: pd.DataFrame) -> sp.csr_matrix:
+    """Feature rows (no identity feature) for customers the model has not seen.
+
+    ``attributes``: one row per customer (index or ``customer_id`` column), with any of the
+    customers-table attribute columns, the rfm columns of ``customer_features`` and a
+    ``segment`` column. They are encoded exactly as in training (same bins and names); values
+    never seen in training are ignored. Rows are L1-normalised; a customer with no usable value
+    gets an all-zero row (LightFM then scores items by their own representation and bias only).
+    """
+    table = attributes.set_index("customer_id") if "customer_id" in attributes.columns \
+        else attributes
+    index = data.user_feature_index()
+    rows, cols = [], []
+    for enc in data.user_encodings:
+        if enc.column not in table.columns:
+            continue
+        col = enc.names(table[enc.column]).map(index).to_numpy(dtype=np.float64)
+        present = ~np.isnan(col)
+        rows.append(np.flatnonzero(present))
+        cols.append(col[present].astype(np.int64))
+    r = np.concatenate(rows) if rows else np.array([], dtype=np.int64)
+    c = np.concatenate(cols) if cols else np.array([], dtype=np.int64)
+    matrix = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)),
+                           shape=(len(table), len(data.user_feature_names)))
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix)
+
+
+__all__ = [
+    "ITEM_IDENTITY",
+    "RFM_COLUMNS",
+    "USER_IDENTITY",
+    "ColumnEncoding",
+    "InteractionData",
+    "build_interactions",
+    "cold_user_features",
+]

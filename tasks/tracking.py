@@ -1,0 +1,233 @@
+"""MLflow and Optuna adapters: where runs go, what every run is tagged with, trials as child runs.
+
+Everything takes explicit ids and clients: MLflow's active run is thread-local, and the retrain
+flow trains models concurrently, so nothing here relies on ``mlflow.active_run()``. Every store
+is a URL from configuration (sqlite by default, a tracking server or PostgreSQL later).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from configs.schema import Settings, TrackingSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TRACKING_URI = f"sqlite:///{REPO_ROOT / 'mlruns' / 'mlflow.db'}"
+
+
+def tracking_uri(settings: TrackingSettings) -> str:
+    """Configured URI, else $MLFLOW_TRACKING_URI, else the local sqlite store under mlruns/."""
+    return settings.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or (
+        DEFAULT_TRACKING_URI
+    )
+
+
+def optuna_storage(settings: TrackingSettings) -> str:
+    """The Optuna storage URL; a relative sqlite path is taken relative to the repository."""
+    url = settings.optuna_storage
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
+        path = REPO_ROOT / url[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"{prefix}{path}"
+    return url
+
+
+def client_for(settings: TrackingSettings) -> MlflowClient:
+    uri = tracking_uri(settings)
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def artifact_location(settings: TrackingSettings, name: str) -> str | None:
+    """Artifacts beside a local sqlite store (not wherever the process started); servers decide."""
+    uri = tracking_uri(settings)
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / "artifacts" / name).as_uri()
+    return None
+
+
+def ensure_experiment(client: MlflowClient, name: str,
+                      artifact_location: str | None = None) -> str:
+    """The experiment's id, creating it on first use (safe when two tasks race to create it)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except mlflow.exceptions.MlflowException:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def data_fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of a table (row order and values), cheap enough for millions of rows."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes())
+    digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()[:16]
+
+
+def config_hash(settings: Settings) -> str:
+    payload = json.dumps(settings.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def standard_tags(settings: Settings, fingerprint: str, seed: int, **extra: str) -> dict[str, str]:
+    """Tags every training run carries so runs can be traced and compared in the UI."""
+    return {
+        "tailor.git_commit": git_commit(),
+        "tailor.data_fingerprint": fingerprint,
+        "tailor.config_hash": config_hash(settings),
+        "tailor.seed": str(seed),
+        **extra,
+    }
+
+
+def start_run(client: MlflowClient, experiment_id: str, run_name: str,
+              tags: Mapping[str, str] | None = None, parent_run_id: str | None = None) -> str:
+    """Create a run and return its id; the caller ends it with :func:`end_run`."""
+    all_tags = {MLFLOW_RUN_NAME: run_name, **(tags or {})}
+    if parent_run_id:
+        all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+    return client.create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
+
+
+def end_run(client: MlflowClient, run_id: str, ok: bool = True) -> None:
+    status = RunStatus.FINISHED if ok else RunStatus.FAILED
+    client.set_terminated(run_id, RunStatus.to_string(status))
+
+
+def log_params(client: MlflowClient, run_id: str, params: Mapping[str, Any]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(str(k), str(v)[:6000]) for k, v in params.items()]
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[start:start + 100])
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: Mapping[str, float],
+                step: int = 0) -> None:
+    """Log finite metrics; NaN/inf are recorded as a tag listing them instead of failing."""
+    import math
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    good = [Metric(k, float(v), now, step) for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))]
+    bad = sorted(k for k, v in metrics.items() if v is None or not math.isfinite(float(v)))
+    for start in range(0, len(good), 500):
+        client.log_batch(run_id, metrics=good[start:start + 500])
+    if bad:
+        client.set_tag(run_id, "tailor.non_finite_metrics", ",".join(bad))
+
+
+def log_frame(client: MlflowClient, run_id: str, frame: pd.DataFrame, artifact_file: str) -> None:
+    """Log a table as CSV (or HTML by extension) so it opens in the MLflow UI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact_file).name
+        if path.suffix == ".html":
+            frame.to_html(path)
+        else:
+            frame.to_csv(path)
+        parent = str(Path(artifact_file).parent)
+        client.log_artifact(run_id, str(path), None if parent == "." else parent)
+
+
+def log_figure(client: MlflowClient, run_id: str, figure: Any, artifact_file: str) -> None:
+    import matplotlib.pyplot as plt
+
+    client.log_figure(run_id, figure, artifact_file)
+    plt.close(figure)
+
+
+def create_study(storage: str, study_name: str, direction: str, seed: int,
+                 pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    """Create or resume a persisted study: a re-run with the same name continues its trials."""
+    return optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        direction=direction,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner or optuna.pruners.MedianPruner(n_warmup_steps=2),
+        load_if_exists=True,
+    )
+
+
+class TrialRunLogger:
+    """Optuna callback: each finished trial becomes a child run of the training run."""
+
+    def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str,
+                 run_prefix: str) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.run_prefix = run_prefix
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        run_id = start_run(
+            self.client, self.experiment_id, f"{self.run_prefix}-trial-{trial.number:03d}",
+            tags={"tailor.trial_state": trial.state.name, "tailor.study": study.study_name},
+            parent_run_id=self.parent_run_id,
+        )
+        log_params(self.client, run_id, trial.params)
+        metrics = {k: v for k, v in trial.user_attrs.items() if isinstance(v, int | float)}
+        if trial.value is not None:
+            metrics["objective"] = trial.value
+        log_metrics(self.client, run_id, metrics)
+        for step, value in sorted(trial.intermediate_values.items()):
+            log_metrics(self.client, run_id, {"intermediate_objective": value}, step=step)
+        end_run(self.client, run_id, ok=trial.state != optuna.trial.TrialState.FAIL)
+
+
+def log_study(client: MlflowClient, run_id: str, study: optuna.Study) -> None:
+    """Optuna history, parameter importance and the trials table as artifacts of the run."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as ovm
+
+    trials = study.trials_dataframe()
+    log_frame(client, run_id, trials, "optuna/trials.csv")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if done:
+            log_figure(client, run_id, ovm.plot_optimization_history(study).figure,
+                       "optuna/history.png")
+        if len(done) >= 2 and len({tuple(sorted(t.params)) for t in done}) >= 1:
+            try:
+                ax = ovm.plot_param_importances(study)
+                log_figure(client, run_id, ax.figure, "optuna/param_importances.png")
+            except (ValueError, RuntimeError):
+                pass  # importance needs variation in at least one parameter
