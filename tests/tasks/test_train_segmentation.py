@@ -1,0 +1,57 @@
+"""Tracked segmentation training: one run, trials as children, artifacts, a loadable version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from tailor.data.generate import GeneratedData
+from tasks.registry import model_uri
+from tasks.tracking import client_for, tracking_uri
+from tasks.train_segmentation import train_segmentation
+
+from .conftest import predict_in_fresh_process, tracked_settings
+
+
+def test_tracked_segmentation_run(store: Path, tmp_path: Path, small_features: pd.DataFrame,
+                                  small_retailer: GeneratedData) -> None:
+    settings = tracked_settings(store, "segmentation.n_trials=4", "segmentation.k_min=3",
+                                "segmentation.k_max=7", "segmentation.stability_resamples=3")
+    truth = small_retailer.truth["customers"].set_index("customer_id")["segment"]
+    result = train_segmentation(settings, small_features, "seg-test", "fp0", truth=truth)
+    client: MlflowClient = client_for(settings.tracking)
+
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["tailor.data_fingerprint"] == "fp0"
+    for key in ("silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari",
+                "baseline_rfm_grid_silhouette", "ari_truth"):
+        assert key in run.data.metrics, key
+    assert 0.0 <= run.data.metrics["ari_truth"] <= 1.0  # quality: tests/models
+    children = client.search_runs([result.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == 4
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert {"plots/segments_pca.png", "plots/metrics_vs_k.png"} <= artifacts
+    tables = {a.path for a in client.list_artifacts(result.run_id, "tables")}
+    assert "tables/segment_profile.csv" in tables
+    assert run.inputs.dataset_inputs, "dataset lineage is logged"
+    assert result.version == "1"
+
+    # The registered version loads from its URI in a fresh process and answers the same.
+    client.set_registered_model_alias("tailor-segmentation", "champion", result.version)
+    rows = small_features.head(20).reset_index(drop=True)
+    fresh = predict_in_fresh_process(model_uri("segmentation"), tracking_uri(settings.tracking),
+                                     rows, tmp_path)
+    assert list(fresh.columns) == ["segment", "segment_name"]
+    assert fresh["segment_name"].str.len().min() > 0
+
+    # Same study name: the re-run resumes (no trials owed), same data gives the same metrics.
+    again = train_segmentation(settings, small_features, "seg-test", "fp0", truth=truth)
+    children_again = client.search_runs([result.experiment_id],
+                                        f"tags.mlflow.parentRunId = '{again.run_id}'")
+    assert children_again == []
+    assert again.metrics == result.metrics
+    assert again.version == "2"
