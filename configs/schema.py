@@ -160,6 +160,10 @@ class ChurnSettings(_Section):
     min_history_days: int = Field(
         60, ge=0, description="skip cutoffs with less purchase history than this before them"
     )
+    seasonal_cutoffs: int = Field(
+        3, ge=0, description="extra cutoffs around the same date a season_days earlier"
+    )
+    season_days: int = Field(364, gt=0, description="seasonal lag (364: same weekday)")
     families: list[Literal["logistic", "hist_gradient_boosting"]] = Field(
         default_factory=lambda: ["logistic", "hist_gradient_boosting"], min_length=1
     )

@@ -1,0 +1,66 @@
+"""Recommender report figures and tables (matplotlib Agg: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import optuna
+import pandas as pd
+from matplotlib.figure import Figure
+
+from models.recommender import evaluate
+from models.recommender_model import RecommenderModel
+
+CURVE_SERIES = {"model": "", "LightFM alone": "lightfm_", "repeat baseline": "baseline_repeat_",
+                "popularity baseline": "baseline_popularity_"}
+
+
+def precision_curve(model: RecommenderModel, transactions: pd.DataFrame, horizon_days: int,
+                    ks: Sequence[int] = (1, 3, 5, 10, 20)) -> pd.DataFrame:
+    """precision@k and recall@k of the model and baselines for several k (rows: k)."""
+    rows = []
+    for k in ks:
+        metrics = evaluate(model, transactions, horizon_days, k=k)
+        row: dict[str, float] = {"k": float(k)}
+        for name, prefix in CURVE_SERIES.items():
+            row[f"{name} precision"] = metrics[f"{prefix}precision_at_{k}"]
+            row[f"{name} recall"] = metrics[f"{prefix}recall_at_{k}"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("k")
+
+
+def plot_precision_curve(curve: pd.DataFrame) -> Figure:
+    """Precision and recall against k, one line per model/baseline."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("precision", "recall"), strict=True):
+        for name in CURVE_SERIES:
+            ax.plot(curve.index, curve[f"{name} {metric}"], marker="o", label=name)
+        ax.set_xlabel("k")
+        ax.set_ylabel(f"{metric}@k (holdout)")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_tuning_history(study: optuna.Study) -> Figure:
+    """Validation precision@k per completed trial and the running best."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    values = [t.value for t in done]
+    ax.scatter([t.number for t in done], values, label="trial")
+    best = pd.Series(values, dtype=float).cummax()
+    ax.plot([t.number for t in done], best, color="black", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation precision@k (blend)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_precision_curve", "plot_tuning_history", "precision_curve"]

@@ -1,0 +1,48 @@
+"""Tracked recommender training: holdout metrics with baselines, a loadable pyfunc version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from models.features import default_as_of
+from tailor.data.generate import GeneratedData
+from tasks.tracking import client_for, tracking_uri
+from tasks.train_recommender import train_recommender
+
+from .conftest import predict_in_fresh_process, tracked_settings
+
+
+def test_tracked_recommender_run(store: Path, tmp_path: Path,
+                                 small_retailer: GeneratedData) -> None:
+    settings = tracked_settings(store, "recommender.n_trials=2", "recommender.max_epochs=5",
+                                "recommender.max_eval_users=300")
+    clean = small_retailer.dataset
+    as_of = default_as_of(clean.transactions)
+    result = train_recommender(settings, clean, as_of, "rec-test", "fp1")
+    client: MlflowClient = client_for(settings.tracking)
+    run = client.get_run(result.run_id)
+    metrics = run.data.metrics
+    for key in ("precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10", "auc",
+                "catalogue_coverage", "baseline_popularity_precision_at_10",
+                "baseline_repeat_precision_at_10", "cold_precision_at_10"):
+        assert key in metrics, key
+    assert metrics["precision_at_10"] > metrics["baseline_popularity_precision_at_10"]
+    assert run.data.params["cutoff"] == (as_of - pd.Timedelta(days=90)).date().isoformat()
+    children = client.search_runs([result.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{result.run_id}'")
+    assert len(children) == 2
+
+    # Known customers by id and a never-seen customer by attributes, from a fresh process.
+    example = client.download_artifacts(result.run_id, "model/input_example.json", str(tmp_path))
+    assert Path(example).exists()
+    customers = clean.customers.head(3).astype({"customer_id": str})
+    cold = customers.head(1).assign(customer_id="brand-new")
+    frame = pd.concat([customers, cold], ignore_index=True).astype(str)
+    out = predict_in_fresh_process(f"models:/tailor-recommender/{result.version}",
+                                   tracking_uri(settings.tracking), frame, tmp_path)
+    assert set(out.columns) >= {"customer_id", "rank", "product_id", "score"}
+    assert set(out["customer_id"]) == set(frame["customer_id"])
+    assert out.groupby("customer_id").size().eq(10).all()
