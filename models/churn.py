@@ -1,0 +1,402 @@
+"""Churn probability: P(no purchase in the next H days), tuned, calibrated and thresholded.
+
+Flow (plain Python; the tracking layer calls these and logs what they return):
+
+1. :func:`models.churn_data.prepare_churn_data` stacks training cutoffs and builds the
+   validation window (the latest with observable labels) from history before ``as_of``.
+2. :func:`tune` runs Optuna on the caller's study: the model family (logistic regression on
+   log-scaled features, or histogram gradient boosting) is a categorical parameter with its own
+   conditional space, and the calibration method (sigmoid / isotonic, fitted on
+   customer-grouped folds of the training rows) is another. The objective is validation log
+   loss, which rewards ranking and calibration together.
+3. :func:`validate_and_refit` fits the chosen parameters on the training cutoffs, picks the
+   decision threshold on validation by ``cost_ratio`` (a missed churner costs that many wasted
+   offers), evaluates, then refits on all refit cutoffs (validation included): the served model.
+4. :func:`evaluate` scores any model on any frame, e.g. an out-of-time test window built by
+   :func:`models.churn_data.cutoff_frame`, so champion and challenger meet on the same holdout.
+
+Baselines in every metrics dict: ``baseline_recency_*`` (a logistic regression on log recency
+alone, fitted on the same rows as the model) and ``baseline_rate_*`` (the training churn rate
+for everyone), so "better than recency" and "better than knowing nothing" are always measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from configs.schema import ChurnSettings
+from models.churn_data import CUSTOMER_ID, ChurnData, ChurnFrame
+from models.churn_pipeline import (
+    GRADIENT_BOOSTING,
+    LOGISTIC,
+    build_pipeline,
+    clip_log1p,
+    column_roles,
+)
+
+PROBABILITY = "churn_probability"
+METRIC_NAMES = (
+    "roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "threshold",
+    "precision_at_threshold", "recall_at_threshold", "flagged_share", "expected_cost",
+    "churn_rate", "n_customers",
+)
+BASELINE_RECENCY_PREFIX = "baseline_recency_"
+BASELINE_RATE_PREFIX = "baseline_rate_"
+NO_CALIBRATION = "none"
+
+
+class ChurnModelError(ValueError):
+    """Input the churn model cannot score; the message names the column (and customer)."""
+
+
+@dataclass(frozen=True)
+class ChurnModel:
+    """Picklable predictor: ``predict(features) -> DataFrame[churn_probability]``.
+
+    ``columns`` are the feature columns it was trained on (a :func:`customer_features` frame
+    has them); ``threshold`` flags a customer for a retention offer when probability >= it.
+    """
+
+    params: dict[str, Any]
+    columns: tuple[str, ...]
+    numeric_columns: tuple[str, ...]
+    estimator: Any
+    baseline: Pipeline
+    base_rate: float
+    threshold: float
+    trained_cutoffs: tuple[pd.Timestamp, ...]
+
+    def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ChurnModelError(
+                f"features frame lacks trained column(s) {missing}; build it with "
+                f"models.features.customer_features and the same customers table")
+        x = frame.loc[:, list(self.columns)]
+        for col in self.numeric_columns:
+            values = pd.to_numeric(x[col], errors="coerce")
+            bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+            if bad.any():
+                raise ChurnModelError(
+                    f"features column {col!r} is not a finite number for customer "
+                    f"{frame.index[bad.to_numpy()][0]!r} ({int(bad.sum())} row(s))")
+        return x
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Churn probability per row of ``frame`` (float64 array)."""
+        if frame.empty:
+            return np.zeros(0)
+        with threadpool_limits(limits=1):
+            return self.estimator.predict_proba(self._checked(frame))[:, 1]
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One row per input row (same index): ``churn_probability`` in [0, 1]."""
+        return pd.DataFrame({PROBABILITY: self.predict_proba(frame)}, index=frame.index)
+
+    def baseline_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Recency-only baseline probability (same rows, same holdout)."""
+        if frame.empty:
+            return np.zeros(0)
+        return self.baseline.predict_proba(self._checked(frame)[["recency_days"]])[:, 1]
+
+
+@dataclass(frozen=True)
+class ChurnFit:
+    """Result of :func:`validate_and_refit`."""
+
+    params: dict[str, Any]
+    validated: ChurnModel
+    validation_metrics: dict[str, float]
+    final: ChurnModel
+
+
+# -------------------------------------------------------------------- search space / tuning
+
+
+def suggest_params(trial: optuna.Trial, settings: ChurnSettings) -> dict[str, Any]:
+    """Conditional space: the family first, then only that family's parameters."""
+    family = trial.suggest_categorical("family", list(settings.families))
+    params: dict[str, Any] = {"family": family}
+    if family == LOGISTIC:
+        params["logistic_c"] = trial.suggest_float("logistic_c", 1e-3, 1e2, log=True)
+    else:
+        params["hgb_learning_rate"] = trial.suggest_float("hgb_learning_rate", 0.02, 0.3,
+                                                          log=True)
+        params["hgb_max_iter"] = trial.suggest_int("hgb_max_iter", 50, 400, step=25)
+        params["hgb_max_leaf_nodes"] = trial.suggest_int("hgb_max_leaf_nodes", 4, 48, log=True)
+        params["hgb_min_samples_leaf"] = trial.suggest_int("hgb_min_samples_leaf", 10, 300,
+                                                           log=True)
+        params["hgb_l2_regularization"] = trial.suggest_float("hgb_l2_regularization", 1e-4,
+                                                              10.0, log=True)
+        params["hgb_max_features"] = trial.suggest_float("hgb_max_features", 0.4, 1.0)
+    params["calibration"] = trial.suggest_categorical("calibration",
+                                                      list(settings.calibration_methods))
+    return params
+
+
+def default_params(family: str = LOGISTIC) -> dict[str, Any]:
+    """A sensible untuned parameter set per family (for tests and quick runs)."""
+    if family == LOGISTIC:
+        return {"family": LOGISTIC, "logistic_c": 1.0, "calibration": "sigmoid"}
+    if family == GRADIENT_BOOSTING:
+        return {"family": GRADIENT_BOOSTING, "hgb_learning_rate": 0.05, "hgb_max_iter": 200,
+                "hgb_max_leaf_nodes": 15, "hgb_min_samples_leaf": 50,
+                "hgb_l2_regularization": 1.0, "hgb_max_features": 1.0,
+                "calibration": "isotonic"}
+    raise ValueError(f"unknown churn model family {family!r}")
+
+
+class ChurnObjective:
+    """Optuna objective: validation log loss of the trial's model (minimise)."""
+
+    def __init__(self, data: ChurnData, settings: ChurnSettings) -> None:
+        self.data = data
+        self.settings = settings
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest_params(trial, self.settings)
+        model = fit_churn_model(params, self.data.train, self.settings)
+        metrics = evaluate(model, self.data.validation, self.settings)
+        for name in ("roc_auc", "pr_auc", "brier", "lift_top_decile"):
+            trial.set_user_attr(name, metrics[name])
+        return metrics["log_loss"]
+
+
+def new_study(settings: ChurnSettings, **kwargs: Any) -> optuna.Study:
+    """A minimising study with a seeded TPE sampler (pass storage/study_name to persist)."""
+    kwargs.setdefault("sampler", optuna.samplers.TPESampler(seed=settings.seed))
+    return optuna.create_study(direction="minimize", **kwargs)
+
+
+def tune(study: optuna.Study, data: ChurnData, settings: ChurnSettings,
+         n_trials: int | None = None, timeout: float | None = None,
+         callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()
+         ) -> dict[str, Any]:
+    """Run trials on the caller's study (must minimise); return the best parameters."""
+    if study.direction != optuna.study.StudyDirection.MINIMIZE:
+        raise ValueError("the churn study must minimise validation log loss "
+                         "(optuna.create_study(direction='minimize'), or use new_study)")
+    study.optimize(ChurnObjective(data, settings),
+                   n_trials=settings.n_trials if n_trials is None else n_trials,
+                   timeout=settings.timeout_s if timeout is None else timeout,
+                   callbacks=list(callbacks))
+    return dict(study.best_params)
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """Completed trials: number, log loss, params and validation metrics (one row each)."""
+    rows = [{"trial": t.number, "log_loss": t.value, **t.params, **t.user_attrs}
+            for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------ fit
+
+
+def _grouped_folds(frame: ChurnFrame, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Calibration folds grouped by customer: one customer's cutoffs never straddle folds."""
+    groups = frame.features.index.get_level_values(CUSTOMER_ID).to_numpy()
+    n_splits = min(folds, len(np.unique(groups)))
+    splitter = GroupKFold(n_splits=n_splits)
+    return list(splitter.split(frame.features, frame.labels, groups))
+
+
+def _recency_baseline(frame: ChurnFrame) -> Pipeline:
+    baseline = Pipeline([("log", FunctionTransformer(clip_log1p)), ("scale", StandardScaler()),
+                         ("model", LogisticRegression())])
+    return baseline.fit(frame.features[["recency_days"]], frame.labels.to_numpy())
+
+
+def _check_trainable(frame: ChurnFrame) -> None:
+    classes = np.unique(frame.labels.to_numpy())
+    if len(classes) < 2:
+        raise ChurnModelError(
+            f"churn training rows ({len(frame.labels)}) all have label {classes.tolist()}: "
+            f"need churners and returners; check the cutoffs and horizon")
+
+
+def fit_churn_model(params: Mapping[str, Any], frame: ChurnFrame, settings: ChurnSettings,
+                    threshold: float = 0.5) -> ChurnModel:
+    """Fit (and calibrate, unless ``calibration`` is ``none``) one parameter set on ``frame``."""
+    _check_trainable(frame)
+    roles = column_roles(frame.features)
+    x = frame.features.loc[:, list(roles.inputs)]
+    y = frame.labels.to_numpy()
+    pipeline = build_pipeline(params, roles, settings.max_attribute_levels, settings.seed)
+    method = params.get("calibration", NO_CALIBRATION)
+    # single-threaded: OpenMP threads of gradient boosting oversubscribe a busy 2-core box
+    # (10x slower) and one thread gives the same result on every machine.
+    with threadpool_limits(limits=1):
+        if method == NO_CALIBRATION:
+            estimator: Any = pipeline.fit(x, y)
+        else:
+            folds = _grouped_folds(frame, settings.calibration_folds)
+            estimator = CalibratedClassifierCV(pipeline, method=method, cv=folds).fit(x, y)
+    numeric = tuple(c for c in roles.inputs if c not in roles.categorical)
+    return ChurnModel(params=dict(params), columns=roles.inputs, numeric_columns=numeric,
+                      estimator=estimator, baseline=_recency_baseline(frame),
+                      base_rate=float(y.mean()), threshold=float(threshold),
+                      trained_cutoffs=frame.cutoffs)
+
+
+def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, cost_ratio: float) -> float:
+    """Threshold minimising ``cost_ratio * missed churners + wasted offers`` (flag p >= t).
+
+    Ties go to the higher threshold (fewer offers). With no candidate flagged the threshold is
+    just above the highest probability.
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if len(y) == 0:
+        raise ChurnModelError("cannot choose a threshold on an empty validation set")
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    hits = np.concatenate([[0.0], np.cumsum(y_sorted)])  # churners among the top k
+    k = np.arange(len(p) + 1)
+    cost = cost_ratio * (y.sum() - hits) + (k - hits)
+    # only cut between distinct probabilities: equal scores get the same decision
+    allowed = np.ones(len(p) + 1, dtype=bool)
+    allowed[1:-1] = p_sorted[:-1] > p_sorted[1:]
+    best = int(np.flatnonzero(allowed)[np.argmin(cost[allowed])])
+    if best == 0:
+        return float(np.nextafter(p_sorted[0], np.inf))
+    return float(p_sorted[best - 1])
+
+
+def with_threshold(model: ChurnModel, threshold: float) -> ChurnModel:
+    return replace(model, threshold=float(threshold))
+
+
+def validate_and_refit(params: Mapping[str, Any], data: ChurnData,
+                       settings: ChurnSettings) -> ChurnFit:
+    """Fit on training cutoffs, threshold + metrics on validation, refit on all refit cutoffs."""
+    validated = fit_churn_model(params, data.train, settings)
+    y_val = data.validation.labels.to_numpy()
+    threshold = choose_threshold(y_val, validated.predict_proba(data.validation.features),
+                                 settings.cost_ratio)
+    validated = with_threshold(validated, threshold)
+    metrics = evaluate(validated, data.validation, settings)
+    final = fit_churn_model(params, data.refit, settings, threshold=threshold)
+    return ChurnFit(params=dict(params), validated=validated, validation_metrics=metrics,
+                    final=final)
+
+
+# ------------------------------------------------------------------------------- evaluate
+
+
+def lift_top_decile(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Churn rate among the 10% highest scores / overall churn rate."""
+    y = np.asarray(labels, dtype=np.float64)
+    top = max(1, int(np.ceil(0.1 * len(y))))
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    rate = y.mean()
+    return float(y[order[:top]].mean() / rate) if rate > 0 else float("nan")
+
+
+def probability_metrics(labels: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Ranking and calibration metrics of one probability vector."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    return {
+        "roc_auc": float(roc_auc_score(labels, p)),
+        "pr_auc": float(average_precision_score(labels, p)),
+        "brier": float(brier_score_loss(labels, p)),
+        "log_loss": float(log_loss(labels, p, labels=[0, 1])),
+        "lift_top_decile": lift_top_decile(labels, p),
+    }
+
+
+def decision_metrics(labels: np.ndarray, p: np.ndarray, threshold: float,
+                     cost_ratio: float) -> dict[str, float]:
+    """Precision/recall of the offers made at ``threshold`` and their cost per customer."""
+    y = np.asarray(labels, dtype=bool)
+    flagged = np.asarray(p) >= threshold
+    tp = float((flagged & y).sum())
+    return {
+        "threshold": float(threshold),
+        "precision_at_threshold": tp / float(flagged.sum()) if flagged.any() else 0.0,
+        "recall_at_threshold": tp / float(y.sum()) if y.any() else 0.0,
+        "flagged_share": float(flagged.mean()),
+        "expected_cost": float((cost_ratio * (y & ~flagged).sum() + (flagged & ~y).sum())
+                               / len(y)),
+    }
+
+
+def evaluate(model: ChurnModel, frame: ChurnFrame, settings: ChurnSettings) -> dict[str, float]:
+    """Flat metrics (names in :data:`METRIC_NAMES`) plus recency and base-rate baselines."""
+    y = frame.labels.to_numpy()
+    if len(np.unique(y)) < 2:
+        raise ChurnModelError(f"evaluation rows ({len(y)}) all have the same churn label; "
+                              f"ROC-AUC is undefined")
+    p = model.predict_proba(frame.features)
+    metrics = probability_metrics(y, p)
+    metrics.update(decision_metrics(y, p, model.threshold, settings.cost_ratio))
+    metrics["churn_rate"] = float(y.mean())
+    metrics["n_customers"] = float(len(y))
+    for name, value in probability_metrics(y, model.baseline_proba(frame.features)).items():
+        metrics[BASELINE_RECENCY_PREFIX + name] = value
+    constant = np.full(len(y), model.base_rate)
+    metrics[BASELINE_RATE_PREFIX + "brier"] = float(brier_score_loss(y, constant))
+    metrics[BASELINE_RATE_PREFIX + "log_loss"] = float(log_loss(y, constant, labels=[0, 1]))
+    return metrics
+
+
+def permutation_importance_table(model: ChurnModel, frame: ChurnFrame,
+                                 settings: ChurnSettings) -> pd.DataFrame:
+    """ROC-AUC drop when one input column is shuffled (mean, std over repeats), largest first.
+
+    Permutes input columns (an ``attr_*`` column as a whole, not its one-hot levels), so the
+    table speaks the language of the feature frame. Seeded by ``settings.seed``.
+    """
+    y = frame.labels.to_numpy()
+    x = frame.features.loc[:, list(model.columns)]
+    reference = roc_auc_score(y, model.predict_proba(x))
+    rng = np.random.default_rng(settings.seed)
+    rows = []
+    for col in model.columns:
+        drops = []
+        for _ in range(settings.importance_repeats):
+            shuffled = x.copy()
+            shuffled[col] = x[col].to_numpy()[rng.permutation(len(x))]
+            drops.append(reference - roc_auc_score(y, model.predict_proba(shuffled)))
+        rows.append({"feature": col, "importance_mean": float(np.mean(drops)),
+                     "importance_std": float(np.std(drops))})
+    table = pd.DataFrame(rows)
+    return table.sort_values(["importance_mean", "feature"], ascending=[False, True],
+                             kind="stable").reset_index(drop=True)
+
+
+__all__ = [
+    "BASELINE_RATE_PREFIX",
+    "BASELINE_RECENCY_PREFIX",
+    "METRIC_NAMES",
+    "PROBABILITY",
+    "ChurnFit",
+    "ChurnModel",
+    "ChurnModelError",
+    "ChurnObjective",
+    "choose_threshold",
+    "default_params",
+    "evaluate",
+    "fit_churn_model",
+    "lift_top_decile",
+    "new_study",
+    "permutation_importance_table",
+    "suggest_params",
+    "trials_frame",
+    "tune",
+    "validate_and_refit",
+    "with_threshold",
+]
