@@ -6,7 +6,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -35,7 +34,8 @@ def reliability_figure(labels: np.ndarray, probabilities: dict[str, np.ndarray],
     fall in each bin of the first model (a well-calibrated but uninformative model piles up in
     one bin).
     """
-    fig, (ax, hist) = plt.subplots(2, 1, figsize=(6, 7), height_ratios=[3, 1], sharex=True)
+    fig = Figure(figsize=(6, 7))
+    (ax, hist) = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     for name, p in probabilities.items():
         table = reliability_table(labels, p, bins)
@@ -57,7 +57,8 @@ def importance_figure(table: pd.DataFrame, top: int = 20,
                       title: str = "Permutation importance (ROC-AUC drop)") -> Figure:
     """Horizontal bars of :func:`models.churn.permutation_importance_table`, largest on top."""
     shown = table.head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(shown) + 1.5))
+    fig = Figure(figsize=(7, 0.35 * len(shown) + 1.5))
+    ax = fig.subplots()
     ax.barh(shown["feature"], shown["importance_mean"], xerr=shown["importance_std"],
             color="C1")
     ax.axvline(0, color="grey", linewidth=0.8)

@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
@@ -36,7 +35,8 @@ def precision_curve(model: RecommenderModel, transactions: pd.DataFrame, horizon
 
 def plot_precision_curve(curve: pd.DataFrame) -> Figure:
     """Precision and recall against k, one line per model/baseline."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("precision", "recall"), strict=True):
         for name in CURVE_SERIES:
             ax.plot(curve.index, curve[f"{name} {metric}"], marker="o", label=name)
@@ -51,7 +51,8 @@ def plot_precision_curve(curve: pd.DataFrame) -> Figure:
 def plot_tuning_history(study: optuna.Study) -> Figure:
     """Validation precision@k per completed trial and the running best."""
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     values = [t.value for t in done]
     ax.scatter([t.number for t in done], values, label="trial")
     best = pd.Series(values, dtype=float).cummax()

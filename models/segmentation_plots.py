@@ -6,7 +6,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
@@ -32,8 +31,9 @@ def plot_segments_pca(model: SegmentationModel, features: pd.DataFrame,
     proj = (x_plot - mean) @ comps.T
     centers = (model.centers - mean) @ comps.T
     explained = (s[:2] ** 2) / max((s ** 2).sum(), 1e-12)
-    fig, ax = plt.subplots(figsize=(7, 5.5))
-    cmap = plt.get_cmap("tab10" if model.k <= 10 else "tab20")
+    fig = Figure(figsize=(7, 5.5))
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps.get_cmap("tab10" if model.k <= 10 else "tab20")
     for seg in range(model.k):
         mask = labels_plot == seg
         ax.scatter(proj[mask, 0], proj[mask, 1], s=6, alpha=0.5, color=cmap(seg % cmap.N),
@@ -54,7 +54,8 @@ def plot_metrics_vs_k(study: optuna.Study) -> Figure:
     Both metrics are plotted raw (not the penalised objective) so the trade-off is visible.
     """
     frame = trials_frame(study)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2, sharex=True)
     for ax, metric in zip(axes, ("silhouette", "stability_ari"), strict=True):
         if frame.empty or metric not in frame:
             ax.text(0.5, 0.5, "no completed trials", ha="center", va="center",

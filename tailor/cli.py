@@ -42,6 +42,12 @@ def _quiet_services() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    import logging
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def _settings(config: list[Path] | None, overrides: list[str] | None) -> Settings:
@@ -172,6 +178,39 @@ def prepare(
     typer.echo(json.dumps(summary, indent=2))
 
 
+@app.command("train")
+def train(
+    data: Annotated[Path, typer.Option(help="Data set directory.")],
+    out: Annotated[Path, typer.Option(help="Output directory (quarantine/).")] = Path(
+        "out/train"),
+    models: Annotated[str, typer.Option(
+        help="Comma-separated: segmentation,recommender,churn.")] = (
+        "segmentation,recommender,churn"),
+    as_of: Annotated[str | None, typer.Option(
+        help="Scoring date (default: the day after the last transaction); the holdout is the "
+             "H days before it.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Validate, then tune, fit, evaluate and register the chosen models (a Prefect flow)."""
+    _settings(config, set_)
+    _quiet_services()
+    from flows.train import train_models
+
+    summary = train_models(str(data), str(out), [m.strip() for m in models.split(",") if m],
+                           as_of, [str(c) for c in config or []], list(set_ or []))
+    _print_training(summary)
+
+
+def _print_training(summary: dict) -> None:
+    typer.echo(f"\ntrained as of {summary['as_of']} (MLflow parent run {summary['parent_run_id']})")
+    for row in summary["models"]:
+        value = row["value"]
+        shown = "n/a" if value is None else f"{value:.4f}"
+        typer.echo(f"  {row['model']:<13} version {row['version']:<4} "
+                   f"{row['primary_metric']} = {shown}")
+
+
 @app.command("run")
 def run(
     out: Annotated[Path, typer.Option(help="Where the sample data and results go.")] = Path(
@@ -179,18 +218,21 @@ def run(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """The main job on generated data: generate a sample retailer, validate it, build features."""
+    """The main job on generated data: generate a retailer, validate it, build features, and
+    tune, evaluate and register the three models in MLflow."""
     settings = _settings(config, set_)
     _quiet_services()
     from flows.prepare import prepare_data
+    from flows.train import train_models
     from tailor.data.generate import generate, write_generated
+    from tasks.tracking import tracking_uri
 
     data_dir = out / "data"
     generated = generate(settings.generate)
     write_generated(generated, data_dir)
     typer.echo(f"generated {len(generated.dataset.transactions):,} order lines in {data_dir}")
-    summary = prepare_data(str(data_dir), str(out), None,
-                           [str(c) for c in config or []], list(set_ or []))
+    configs_ = [str(c) for c in config or []]
+    summary = prepare_data(str(data_dir), str(out), None, configs_, list(set_ or []))
     typer.echo("")
     typer.echo(f"as of {summary['as_of']}: {summary['rows_accepted']:,} of "
                f"{summary['rows_read']:,} order lines accepted")
@@ -199,6 +241,11 @@ def run(
     typer.echo(f"{summary['customers']:,} customers x {summary['feature_columns']} features "
                f"-> {summary['features_path']}")
     typer.echo(f"quarantine -> {summary['quarantine_dir']}")
+    trained = train_models(str(data_dir), str(out), None, None, configs_, list(set_ or []))
+    _print_training(trained)
+    typer.echo(f"MLflow store: {tracking_uri(settings.tracking)}")
+    typer.echo("browse runs:  .venv/bin/mlflow ui --backend-store-uri "
+               f"{tracking_uri(settings.tracking)}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -169,11 +170,26 @@ def log_figure(client: MlflowClient, run_id: str, figure: Any, artifact_file: st
     plt.close(figure)
 
 
+_STORAGES: dict[str, optuna.storages.BaseStorage] = {}
+_STORAGES_LOCK = threading.Lock()
+
+
+def study_storage(url: str) -> optuna.storages.BaseStorage:
+    """One storage object per URL per process: concurrent tasks must not race to create the
+    schema, and RDBStorage is safe to share between threads."""
+    with _STORAGES_LOCK:
+        if url not in _STORAGES:
+            _STORAGES[url] = optuna.storages.RDBStorage(
+                url, engine_kwargs={"connect_args": {"timeout": 60}}
+                if url.startswith("sqlite") else {"pool_pre_ping": True})
+        return _STORAGES[url]
+
+
 def create_study(storage: str, study_name: str, direction: str, seed: int,
                  pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     """Create or resume a persisted study: a re-run with the same name continues its trials."""
     return optuna.create_study(
-        storage=storage,
+        storage=study_storage(storage),
         study_name=study_name,
         direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
@@ -214,8 +230,16 @@ class TrialRunLogger:
         end_run(self.client, run_id, ok=trial.state != optuna.trial.TrialState.FAIL)
 
 
+_PYPLOT_LOCK = threading.Lock()  # Optuna's plots use pyplot's global state; tasks run in threads
+
+
 def log_study(client: MlflowClient, run_id: str, study: optuna.Study) -> None:
     """Optuna history, parameter importance and the trials table as artifacts of the run."""
+    with _PYPLOT_LOCK:
+        _log_study_plots(client, run_id, study)
+
+
+def _log_study_plots(client: MlflowClient, run_id: str, study: optuna.Study) -> None:
     import warnings
 
     import matplotlib
