@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -203,6 +203,93 @@ class RegistrySettings(_Section):
     )
 
 
+class PromotionSettings(_Section):
+    """The champion/challenger gate: both are scored on the newest holdout in the same run."""
+
+    margin: dict[Literal["segmentation", "recommender", "churn"], float] = Field(
+        default_factory=lambda: {"segmentation": 0.01, "recommender": 0.002, "churn": 0.002},
+        description="the challenger must beat the champion's score by more than this",
+    )
+    floors: dict[Literal["segmentation", "recommender", "churn"], dict[str, float]] = Field(
+        default_factory=lambda: {
+            "segmentation": {"silhouette": 0.05, "smallest_cluster_share": 0.01},
+            "recommender": {"precision_at_10": 0.01},
+            "churn": {"roc_auc": 0.55},
+        },
+        description="guardrails: a challenger below any floor is never promoted",
+    )
+    actor: str = Field("tailor train", min_length=1, description="recorded on every alias move")
+
+
+ScalarValue = bool | int | float | str
+
+
+class ActionCondition(_Section):
+    """One test on a scored column: ``column op value`` (a null cell never matches)."""
+
+    column: str = Field(min_length=1, description="a scored/feature column, or <column>_pct")
+    op: Literal["lt", "le", "gt", "ge", "eq", "in"]
+    value: ScalarValue | list[ScalarValue]
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> ActionCondition:
+        if self.op == "in":
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"op 'in' on {self.column!r} needs a non-empty list value")
+        elif isinstance(self.value, list):
+            raise ValueError(f"op {self.op!r} on {self.column!r} needs one value, not a list")
+        elif self.op != "eq" and (isinstance(self.value, bool | str)):
+            raise ValueError(f"op {self.op!r} on {self.column!r} needs a number")
+        return self
+
+
+class ActionRule(_Section):
+    """A next-best-action rule: every condition must hold (AND); the first matching rule wins."""
+
+    name: str = Field(min_length=1)
+    conditions: list[ActionCondition] = Field(min_length=1)
+    with_recommendations: bool = Field(
+        True, description="the action carries the customer's top recommendations")
+
+
+def _default_actions() -> list[ActionRule]:
+    def cond(column: str, op: str, value: ScalarValue | list[ScalarValue]) -> ActionCondition:
+        return ActionCondition(column=column, op=op, value=value)  # type: ignore[arg-type]
+
+    return [
+        ActionRule(name="retention_offer", conditions=[cond("churn_probability", "ge", 0.6),
+                                                       cond("monetary_pct", "ge", 0.7)]),
+        ActionRule(name="win_back", conditions=[cond("churn_probability", "ge", 0.6)]),
+        ActionRule(name="onboarding", conditions=[cond("tenure_days", "lt", 60)]),
+        ActionRule(name="upsell", conditions=[cond("segment_group", "in", ["champions"])]),
+        ActionRule(name="cross_sell", conditions=[
+            cond("segment_group", "in", ["loyal", "big_spenders"])]),
+    ]
+
+
+class ScoringSettings(_Section):
+    """Batch scoring (``tailor score``): list length, next-best-action rules, serving snapshot."""
+
+    k: int = Field(10, ge=1, description="recommendations per customer")
+    default_action: str = Field("nurture", min_length=1, description="when no rule matches")
+    default_with_recommendations: bool = True
+    actions: list[ActionRule] = Field(
+        default_factory=_default_actions,
+        description="first matching rule wins; derived columns: <column>_pct (percentile "
+                    "within the scored population), segment_group (segment_name without _2)",
+    )
+    snapshot_dir: str = Field("out/snapshot", min_length=1,
+                              description="customer features + attributes for the serving API")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ScoringSettings:
+        names = [rule.name for rule in self.actions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"action names must be unique: {dupes} repeated")
+        return self
+
+
 class Settings(_Section):
     data: DataSettings = DataSettings()
     features: FeatureSettings = FeatureSettings()
@@ -211,4 +298,6 @@ class Settings(_Section):
     recommender: RecommenderSettings = RecommenderSettings()
     churn: ChurnSettings = ChurnSettings()
     tracking: TrackingSettings = TrackingSettings()
+    promotion: PromotionSettings = PromotionSettings()
     registry: RegistrySettings = RegistrySettings()
+    scoring: ScoringSettings = ScoringSettings()

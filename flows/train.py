@@ -1,7 +1,8 @@
-"""Flow: validate a data set, then tune, fit, evaluate and register the chosen models.
+"""Flow: validate a data set, train challengers, score them against the champions, promote.
 
 Reads as: load -> validate (quarantine) -> features -> train each chosen model (concurrently,
-each its own MLflow run under one parent run) -> summary.
+each its own MLflow run under one parent run) -> score challenger and champion on the same
+newest holdout -> move the aliases together -> summary.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from models.features import default_as_of
 from tailor.data.validate import ValidationResult
 from tasks import tracking
 from tasks.data import build_customer_features, load_raw, validate
+from tasks.gate import Decision, apply_decisions, evaluate_gate
 from tasks.train_churn import train_churn_task
 from tasks.train_recommender import train_recommender_task
 from tasks.train_segmentation import train_segmentation_task
-from tasks.training import PRIMARY_METRIC, TrackedTraining
+from tasks.training import TrackedTraining
 
 MODELS = ("segmentation", "recommender", "churn")
 
@@ -55,23 +57,32 @@ def open_parent_run(settings: Settings, name: str, fingerprint_: str,
     return run_id
 
 
+@task(name="log-decisions", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def log_decisions(settings: Settings, run_id: str, table: pd.DataFrame) -> None:
+    tracking.log_frame(tracking.client_for(settings.tracking), run_id, table,
+                       "decisions/promotion.csv")
+
+
 @task(name="close-parent-run", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def close_parent_run(settings: Settings, run_id: str, ok: bool) -> None:
     tracking.end_run(tracking.client_for(settings.tracking), run_id, ok=ok)
 
 
-def _summary_table(results: dict[str, TrackedTraining], settings: Settings) -> pd.DataFrame:
+def _summary_table(results: dict[str, TrackedTraining],
+                   decisions: dict[str, Decision]) -> pd.DataFrame:
     rows = []
     for kind, res in results.items():
-        metric = _primary_metric(kind, settings)
-        rows.append({"model": kind, "version": res.version, "run_id": res.run_id,
-                     "primary_metric": metric, "value": res.metrics.get(metric)})
+        d = decisions.get(kind)
+        rows.append({
+            "model": kind, "version": res.version, "run_id": res.run_id,
+            "gate_metric": d.metric if d else None,
+            "challenger": d.challenger_score if d else None,
+            "champion_version": d.champion_version if d else None,
+            "champion": d.champion_score if d else None,
+            "promoted": d.promote if d else False,
+            "reason": d.reason if d else "not gated (promote=False)",
+        })
     return pd.DataFrame(rows)
-
-
-def _primary_metric(kind: str, settings: Settings) -> str:
-    name = PRIMARY_METRIC[kind][0]
-    return name.replace("_at_k", f"_at_{settings.recommender.k}")
 
 
 @flow(name="train-models", log_prints=True)
@@ -82,8 +93,10 @@ def train_models(
     as_of: str | None = None,
     config_files: list[str] | None = None,
     overrides: list[str] | None = None,
+    promote: bool = True,
 ) -> dict[str, Any]:
-    """Validate ``data_dir`` and train the chosen models as of a date (default: data end)."""
+    """Validate ``data_dir``, train the chosen models as of a date (default: the data's end),
+    and (``promote``) gate each challenger against its champion and move the aliases."""
     settings = load_settings(config_files or [], overrides or [])
     chosen = list(models or MODELS)
     unknown = sorted(set(chosen) - set(MODELS))
@@ -110,14 +123,22 @@ def train_models(
             futures["churn"] = train_churn_task.submit(
                 settings, clean, cutoff, f"churn-{stamp}", fp, parent)
         results = {kind: future.result() for kind, future in futures.items()}
+        decisions: dict[str, Decision] = {}
+        if promote:
+            gates = {kind: evaluate_gate.submit(kind, res, clean, cutoff, settings)
+                     for kind, res in results.items()}
+            decisions = {kind: gate.result() for kind, gate in gates.items()}
+            apply_decisions(list(decisions.values()), settings)
     except BaseException:
         close_parent_run(settings, parent, ok=False)
         raise
+    table = _summary_table(results, decisions)
+    log_decisions(settings, parent, table)
     close_parent_run(settings, parent, ok=True)
-    table = _summary_table(results, settings)
     create_markdown_artifact(
         key="train-models-summary",
-        markdown="# Trained models\n\n" + markdown_table(table),
+        markdown=f"# Trained models as of {cutoff.date()}\n\n" + markdown_table(table)
+        + f"\n\nMLflow parent run `{parent}`; model runs in the table.",
         description=f"MLflow parent run {parent}",
     )
     return {"as_of": cutoff.date().isoformat(), "parent_run_id": parent,

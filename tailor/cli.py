@@ -42,6 +42,7 @@ def _quiet_services() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import logging
 
     import optuna
@@ -205,10 +206,13 @@ def train(
 def _print_training(summary: dict) -> None:
     typer.echo(f"\ntrained as of {summary['as_of']} (MLflow parent run {summary['parent_run_id']})")
     for row in summary["models"]:
-        value = row["value"]
-        shown = "n/a" if value is None else f"{value:.4f}"
-        typer.echo(f"  {row['model']:<13} version {row['version']:<4} "
-                   f"{row['primary_metric']} = {shown}")
+        score = row["challenger"]
+        shown = "n/a" if score is None else f"{score:.4f}"
+        champ = "" if row["champion"] is None else (
+            f" vs champion v{row['champion_version']} {row['champion']:.4f}")
+        verdict = "PROMOTED" if row["promoted"] else "kept champion"
+        typer.echo(f"  {row['model']:<13} v{row['version']:<3} {row['gate_metric']} {shown}"
+                   f"{champ}: {verdict} ({row['reason']})")
 
 
 @app.command("run")
@@ -244,8 +248,109 @@ def run(
     trained = train_models(str(data_dir), str(out), None, None, configs_, list(set_ or []))
     _print_training(trained)
     typer.echo(f"MLflow store: {tracking_uri(settings.tracking)}")
-    typer.echo("browse runs:  .venv/bin/mlflow ui --backend-store-uri "
-               f"{tracking_uri(settings.tracking)}")
+    typer.echo("browse runs:  .venv/bin/tailor ui   (MLflow UI on http://127.0.0.1:5000)")
+
+
+ModelArg = Annotated[str, typer.Argument(help="segmentation, recommender or churn.")]
+
+
+@app.command("models")
+def models_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """List each model with its champion and challenger versions and key metrics."""
+    settings = _settings(config, set_)
+    _quiet_services()
+    from tasks.registry import describe_models
+    from tasks.tracking import client_for, tracking_uri
+
+    table = describe_models(client_for(settings.tracking),
+                            key_metrics=settings.registry.key_metrics)
+    typer.echo(f"registry: {tracking_uri(settings.tracking)}")
+    for row in table.itertuples():
+        if not row.registered:
+            typer.echo(f"{row.model}: not registered yet (run `tailor train`)")
+            continue
+        typer.echo(f"{row.model} (latest v{row.latest_version})")
+        for alias in ("champion", "challenger"):
+            version = getattr(row, f"{alias}_version")
+            if version is None:
+                typer.echo(f"  {alias:<10} -")
+                continue
+            metrics = getattr(row, f"{alias}_metrics") or {}
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+            typer.echo(f"  {alias:<10} v{version} since {getattr(row, f'{alias}_since')}"
+                       f"  {shown}")
+
+
+@app.command("promote")
+def promote_cmd(
+    model: ModelArg,
+    version: Annotated[str, typer.Argument(help="The registered version to serve.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "manual",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Point the champion alias at VERSION (audited: who, when, from, to, why)."""
+    settings = _settings(config, set_)
+    _quiet_services()
+    from tasks.registry import RegistryError, promote
+    from tasks.tracking import client_for
+
+    try:
+        move = promote(client_for(settings.tracking), model, version, actor=_actor(),
+                       reason=reason)
+    except (RegistryError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own types for missing versions
+        raise _fail(f"cannot promote {model} v{version}: {exc}") from None
+    typer.echo(f"{move.model}@champion: v{move.from_version} -> v{move.to_version}")
+
+
+@app.command("rollback")
+def rollback_cmd(
+    model: ModelArg,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "rollback",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Point the champion alias back at the previous champion (audited)."""
+    settings = _settings(config, set_)
+    _quiet_services()
+    from tasks.registry import RegistryError, rollback
+    from tasks.tracking import client_for
+
+    try:
+        move = rollback(client_for(settings.tracking), model, actor=_actor(), reason=reason)
+    except (RegistryError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{move.model}@champion: v{move.from_version} -> v{move.to_version}")
+
+
+@app.command("ui")
+def ui_cmd(
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Open the MLflow UI on the configured tracking store (local sqlite by default)."""
+    import subprocess
+
+    settings = _settings(config, set_)
+    from tasks.tracking import tracking_uri
+
+    uri = tracking_uri(settings.tracking)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(port)]
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri}")
+    raise typer.Exit(subprocess.call(command))
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} via tailor cli"
+    except (KeyError, OSError):
+        return "tailor cli"
 
 
 def main() -> None:  # pragma: no cover - console entry point

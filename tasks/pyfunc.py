@@ -82,3 +82,18 @@ def log_predictor(
         source = f"{client.get_run(run_id).info.artifact_uri}/{MODEL_ARTIFACT}"
         version = client.create_model_version(registered_model_name, source, run_id=run_id).version
     return LoggedPredictor(uri, None if version is None else str(version))
+
+
+def load_predictor(client: MlflowClient, name: str, version: str) -> Any:
+    """The plain predictor of one registered version, resolved with the explicit client.
+
+    Downloads the version's artifacts and unpickles the predictor directly (no global tracking
+    URI), so flows and services can hold several versions side by side.
+    """
+    source = client.get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{source.rstrip('/')}/artifacts/{PREDICTOR_ARTIFACT}.pkl",
+            dst_path=tmp, tracking_uri=client.tracking_uri)
+        with open(local, "rb") as handle:
+            return pickle.load(handle)

@@ -86,8 +86,12 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-def config_hash(settings: Settings) -> str:
-    payload = json.dumps(settings.model_dump(mode="json"), sort_keys=True)
+def config_hash(settings: Settings, sections: tuple[str, ...] | None = None) -> str:
+    """Hash of the settings (or of some sections): what a run or a study depends on."""
+    dump = settings.model_dump(mode="json")
+    if sections is not None:
+        dump = {name: dump[name] for name in sections}
+    payload = json.dumps(dump, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -46,13 +46,6 @@ class TrackedTraining:
     metrics: Mapping[str, float]
 
 
-PRIMARY_METRIC = {
-    "segmentation": ("stability_ari", "maximize"),
-    "recommender": ("precision_at_k", "maximize"),
-    "churn": ("roc_auc", "maximize"),
-}
-
-
 def _log_lineage(client: MlflowClient, run_id: str, datasets: Mapping[str, pd.DataFrame],
                  fingerprint: str) -> None:
     inputs = []
@@ -90,9 +83,12 @@ def track_training(
     run_id = tracking.start_run(client, experiment, run_name, tags=tags,
                                 parent_run_id=parent_run_id)
     try:
+        # Same run name and same settings: the study resumes. Changed settings: a new study
+        # (resuming trials drawn from another search space would mix two experiments).
+        study_hash = tracking.config_hash(settings, ("data", "features", kind))
         study = tracking.create_study(
             tracking.optuna_storage(settings.tracking),
-            f"{settings.tracking.experiment_prefix}-{kind}-{run_name}",
+            f"{settings.tracking.experiment_prefix}-{kind}-{run_name}-{study_hash[:8]}",
             study_direction, seed)
         logger = tracking.TrialRunLogger(client, experiment, run_id, kind)
         result = train(study, [logger])

@@ -1,0 +1,97 @@
+"""End to end on generated data: successive retrains, the fair gate, failures, rollback.
+
+Runs the real train-models flow (Prefect's temporary API), a real MLflow sqlite store and real
+Optuna storage; only the trial counts are small.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from mlflow import MlflowClient
+
+from configs import load_settings
+from flows.train import train_models
+from models.churn_data import ChurnDataError
+from tailor.data.generate import generate, write_generated
+from tasks import registry
+
+TINY = ["segmentation.n_trials=2", "recommender.n_trials=2", "recommender.max_epochs=3",
+        "churn.n_trials=2"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("retrain")
+    store = root / "store"
+    tracking = [f"tracking.mlflow_tracking_uri=sqlite:///{store / 'mlflow.db'}",
+                f"tracking.optuna_storage=sqlite:///{store / 'optuna.db'}"]
+    settings = load_settings(overrides=["generate.customers=400", "generate.products=100"])
+    write_generated(generate(settings.generate), root / "data")
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}",
+                          registry_uri=f"sqlite:///{store / 'mlflow.db'}")
+    return {"root": root, "tracking": tracking, "client": client}
+
+
+def _train(world: dict, *extra: str, models: list[str] | None = None) -> dict:
+    return train_models(str(world["root"] / "data"), str(world["root"] / "out"), models=models,
+                        overrides=[*world["tracking"], *TINY, *extra])
+
+
+def _aliases(client: MlflowClient) -> dict[str, tuple[str | None, str | None]]:
+    return {kind: (registry.alias_version(client, f"tailor-{kind}", "champion"),
+                   registry.alias_version(client, f"tailor-{kind}", "challenger"))
+            for kind in registry.MODEL_KINDS}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_successive_retrains_gate_failures_and_rollback(world: dict) -> None:
+    client: MlflowClient = world["client"]
+
+    # 1. First run: every model passes its guardrails and becomes champion.
+    first = _train(world)
+    assert all(row["promoted"] for row in first["models"]), first["models"]
+    assert _aliases(client) == {k: ("1", "1") for k in registry.MODEL_KINDS}
+    tags = client.get_model_version("tailor-churn", "1").tags
+    assert tags["tailor.gate.promote"] == "True"
+    assert "first version" in tags["tailor.gate.reason"]
+    after_first = datetime.now(UTC)
+
+    # 2. Same data again: the challenger is scored against the champion on the same holdout,
+    #    ties it, and is not promoted (the margin protects against churn of versions).
+    second = _train(world)
+    for row in second["models"]:
+        assert row["champion_version"] == "1" and row["version"] == "2"
+        assert row["champion"] == pytest.approx(row["challenger"])
+        assert not row["promoted"], row
+    assert _aliases(client) == {k: ("1", "2") for k in registry.MODEL_KINDS}
+
+    # 3. A deliberately worse recommender (popularity dominates the blend) is not promoted.
+    worse = _train(world, "recommender.blend_lightfm_weights=[0.0]",
+                   "recommender.blend_popularity_weights=[100.0]", models=["recommender"])
+    (row,) = worse["models"]
+    assert row["version"] == "3" and row["challenger"] < row["champion"]
+    assert not row["promoted"] and "does not beat" in row["reason"]
+    assert _aliases(client)["recommender"] == ("1", "3")
+
+    # 4. A run that fails midway (churn cannot be trained) leaves every alias as it was,
+    #    even though segmentation finished and registered a version.
+    before = _aliases(client)
+    with pytest.raises(ChurnDataError):
+        _train(world, "churn.min_history_days=3000", models=["segmentation", "churn"])
+    assert _aliases(client) == before
+    failed = client.search_runs(
+        [client.get_experiment_by_name("tailor-retrain").experiment_id],
+        order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert failed.info.status == "FAILED"
+
+    # 5. Manual promotion and rollback move the alias with the same audit record.
+    registry.promote(client, "tailor-churn", "2", actor="test", reason="manual check")
+    assert registry.alias_version(client, "tailor-churn", "champion") == "2"
+    registry.rollback(client, "tailor-churn", actor="test")
+    assert registry.alias_version(client, "tailor-churn", "champion") == "1"
+    trail = registry.audit_trail(client, "tailor-churn")
+    champion_moves = trail[trail["alias"] == "champion"]
+    assert list(champion_moves["to_version"]) == ["1", "2", "1"]
+    assert registry.champion_at(client, "tailor-churn", after_first) == "1"
