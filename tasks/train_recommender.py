@@ -3,12 +3,15 @@
 Time windows, for a scoring date ``as_of`` and horizon H: the model is fit on history before
 ``as_of - H`` (Optuna validates on the ``validation_days`` before that), and evaluated with its
 baselines on ``[as_of - H, as_of)``. The registered version is that evaluated model, so its
-logged metrics are an honest out-of-time measurement and a later champion/challenger gate can
+logged metrics are an honest out-of-time measurement and the champion/challenger gate can
 score any two versions on a window neither has seen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import optuna
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -39,6 +42,40 @@ def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.Da
     return example
 
 
+def fit_recommender_run(
+    settings: Settings,
+    clean: Dataset,
+    as_of: pd.Timestamp,
+    study: optuna.Study,
+    callbacks: Sequence[Callable[..., None]] = (),
+    segments: pd.Series | None = None,
+) -> TrainedModel:
+    """Tune, fit, evaluate with baselines, without tracking: what one training run produces."""
+    cfg, feats = settings.recommender, settings.features
+    horizon = feats.horizon_days
+    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=horizon)
+    tx, customers, products = clean.transactions, clean.customers, clean.products
+    params = tune(study, tx, cutoff, feats, cfg, customers, products, segments,
+                  n_trials=remaining_trials(study, cfg.n_trials), callbacks=callbacks)
+    model = fit_recommender(tx, cutoff, feats, cfg, params, customers, products, segments)
+    metrics = evaluate(model, tx, horizon, customers)
+    curve = precision_curve(model, tx, horizon, [1, 3, 5, 10, 20])
+    stamp = tx["timestamp"]
+    return TrainedModel(
+        predictor=model,
+        params={**params, "cutoff": cutoff.date().isoformat(), "horizon_days": horizon,
+                "k": cfg.k, "exclude_purchased": cfg.exclude_purchased,
+                "interaction_weight": feats.interaction_weight, "n_trials": cfg.n_trials},
+        metrics=metrics,
+        input_example=_input_example(pd.Index(model.user_ids), customers),
+        figures={"precision_at_k": plot_precision_curve(curve),
+                 "tuning_history": plot_tuning_history(study)},
+        tables={"precision_at_k": curve},
+        datasets={"training_transactions": tx[stamp < cutoff],
+                  "holdout_transactions": tx[(stamp >= cutoff) & (stamp < as_of)]},
+    )
+
+
 def train_recommender(
     settings: Settings,
     clean: Dataset,
@@ -49,35 +86,11 @@ def train_recommender(
     segments: pd.Series | None = None,
 ) -> TrackedTraining:
     """One tracked training of the hybrid recommender with popularity and repeat baselines."""
-    cfg, feats = settings.recommender, settings.features
-    horizon = feats.horizon_days
-    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=horizon)
-    tx, customers, products = clean.transactions, clean.customers, clean.products
-
-    def train(study, callbacks) -> TrainedModel:  # type: ignore[no-untyped-def]
-        params = tune(study, tx, cutoff, feats, cfg, customers, products, segments,
-                      n_trials=remaining_trials(study, cfg.n_trials), callbacks=callbacks)
-        model = fit_recommender(tx, cutoff, feats, cfg, params, customers, products, segments)
-        metrics = evaluate(model, tx, horizon, customers)
-        curve = precision_curve(model, tx, horizon, [1, 3, 5, 10, 20])
-        history = tx[tx["timestamp"] < cutoff]
-        return TrainedModel(
-            predictor=model,
-            params={**params, "cutoff": cutoff.date().isoformat(), "horizon_days": horizon,
-                    "k": cfg.k, "exclude_purchased": cfg.exclude_purchased,
-                    "interaction_weight": feats.interaction_weight, "n_trials": cfg.n_trials},
-            metrics=metrics,
-            input_example=_input_example(pd.Index(model.user_ids), customers),
-            figures={"precision_at_k": plot_precision_curve(curve),
-                     "tuning_history": plot_tuning_history(study)},
-            tables={"precision_at_k": curve},
-            datasets={"training_transactions": history,
-                      "holdout_transactions": tx[(tx["timestamp"] >= cutoff)
-                                                 & (tx["timestamp"] < as_of)]},
-        )
-
-    return track_training(settings, "recommender", run_name, fingerprint, cfg.seed, train,
-                          parent_run_id=parent_run_id)
+    return track_training(
+        settings, "recommender", run_name, fingerprint, settings.recommender.seed,
+        lambda study, callbacks: fit_recommender_run(settings, clean, as_of, study, callbacks,
+                                                     segments),
+        parent_run_id=parent_run_id)
 
 
 train_recommender_task = task(name="train-recommender", cache_policy=NO_CACHE)(train_recommender)

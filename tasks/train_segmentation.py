@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import optuna
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -19,6 +22,34 @@ from tasks.tracking import remaining_trials
 from tasks.training import TrackedTraining, TrainedModel, track_training
 
 
+def fit_segmentation_run(
+    settings: Settings,
+    features: pd.DataFrame,
+    study: optuna.Study,
+    callbacks: Sequence[Callable[..., None]] = (),
+    truth: pd.Series | None = None,
+) -> TrainedModel:
+    """Tune, fit, evaluate and describe, without tracking: what one training run produces."""
+    cfg = settings.segmentation
+    params = tune(study, features, cfg, n_trials=remaining_trials(study, cfg.n_trials),
+                  callbacks=callbacks)
+    model = fit_segmentation(features, params, cfg)
+    metrics = evaluate_segmentation(model, features, cfg, truth=truth)
+    columns = list(model.feature_columns)
+    return TrainedModel(
+        predictor=model,
+        params={**params, "features": ",".join(columns), "n_trials": cfg.n_trials,
+                "objective": cfg.objective, "customers": len(features)},
+        metrics=metrics,
+        input_example=features[columns].head(5).reset_index(drop=True),
+        figures={"segments_pca": plot_segments_pca(model, features),
+                 "metrics_vs_k": plot_metrics_vs_k(study)},
+        tables={"segment_profile": segment_profile(model, features, cfg),
+                "trials": trials_frame(study)},
+        datasets={"customer_features": features},
+    )
+
+
 def train_segmentation(
     settings: Settings,
     features: pd.DataFrame,
@@ -31,30 +62,12 @@ def train_segmentation(
 
     ``truth`` (latent segments of generated data) adds ``ari_truth`` to the logged metrics.
     """
-    cfg = settings.segmentation
-
-    def train(study, callbacks) -> TrainedModel:  # type: ignore[no-untyped-def]
-        params = tune(study, features, cfg, n_trials=remaining_trials(study, cfg.n_trials),
-                      callbacks=callbacks)
-        model = fit_segmentation(features, params, cfg)
-        metrics = evaluate_segmentation(model, features, cfg, truth=truth)
-        columns = list(model.feature_columns)
-        return TrainedModel(
-            predictor=model,
-            params={**params, "features": ",".join(columns), "n_trials": cfg.n_trials,
-                    "objective": cfg.objective, "customers": len(features)},
-            metrics=metrics,
-            input_example=features[columns].head(5).reset_index(drop=True),
-            figures={"segments_pca": plot_segments_pca(model, features),
-                     "metrics_vs_k": plot_metrics_vs_k(study)},
-            tables={"segment_profile": segment_profile(model, features, cfg),
-                    "trials": trials_frame(study)},
-            datasets={"customer_features": features},
-        )
-
-    return track_training(settings, "segmentation", run_name, fingerprint, cfg.seed, train,
-                          parent_run_id=parent_run_id)
+    return track_training(
+        settings, "segmentation", run_name, fingerprint, settings.segmentation.seed,
+        lambda study, callbacks: fit_segmentation_run(settings, features, study, callbacks,
+                                                      truth),
+        parent_run_id=parent_run_id)
 
 
-train_segmentation_task = task(name="train-segmentation", cache_policy=NO_CACHE,
-                               retries=0)(train_segmentation)
+train_segmentation_task = task(name="train-segmentation", cache_policy=NO_CACHE)(
+    train_segmentation)
