@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -290,6 +290,71 @@ class ScoringSettings(_Section):
         return self
 
 
+class ServingSettings(_Section):
+    """The serving API (``tailor serve``): where it listens, what it serves, when it reloads."""
+
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(8000, ge=1, le=65535)
+    models: list[Literal["segmentation", "recommender", "churn"]] = Field(
+        default_factory=lambda: ["segmentation", "recommender", "churn"], min_length=1,
+        description="champions loaded; /ready waits for all of them",
+    )
+    reload_interval_s: float | None = Field(
+        60.0, gt=0, description="check @champion and the snapshot this often (null: only on "
+                                "POST /admin/reload)")
+    admin_token: str | None = Field(
+        None, min_length=16,
+        description="bearer token of /admin/*; null: $TAILOR_ADMIN_TOKEN; neither: admin off (403)",
+    )
+    snapshot_dir: str | None = Field(
+        None, min_length=1, description="feature snapshot served; null: scoring.snapshot_dir")
+    default_k: int = Field(10, ge=1, description="recommendations when k is not given")
+    max_k: int = Field(100, ge=1, description="largest k a request may ask for")
+    max_batch: int = Field(1000, ge=1, description="most customers in one POST /recommendations")
+    log_requests: bool = Field(True, description="one log line per request with its latency")
+
+
+class DeploymentSettings(_Section):
+    """Scheduled runs on a Prefect server (``tailor deploy`` / ``tailor serve-flows``).
+
+    Relative paths are made absolute when the deployments are registered: a scheduled run
+    starts in whatever directory the serving process runs in.
+    """
+
+    retrain_cron: str = Field("0 3 * * 1", description="train-models schedule")
+    score_cron: str = Field("0 5 * * *", description="score-customers schedule")
+    timezone: str = Field("UTC", min_length=1, description="IANA zone the cron strings are in")
+    paused: bool = Field(False, description="register the schedules paused (nothing runs)")
+    data_dir: str = Field("out/sample/data", min_length=1, description="data set both flows read")
+    out_dir: str = Field("out/retrain", min_length=1, description="train-models output")
+    retrain_models: list[Literal["segmentation", "recommender", "churn"]] = Field(
+        default_factory=lambda: ["segmentation", "recommender", "churn"], min_length=1
+    )
+    score_out: str = Field(
+        "out/scores/customer_scores.parquet", min_length=1,
+        description="score-customers output: .parquet, .csv or <sqlalchemy url>#[schema.]table",
+    )
+
+    @field_validator("retrain_cron", "score_cron")
+    @classmethod
+    def _five_cron_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("needs 5 cron fields: minute hour day month weekday")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA zone name (e.g. UTC, Europe/London)") from None
+        return value
+
+
 class Settings(_Section):
     data: DataSettings = DataSettings()
     features: FeatureSettings = FeatureSettings()
@@ -301,3 +366,5 @@ class Settings(_Section):
     promotion: PromotionSettings = PromotionSettings()
     registry: RegistrySettings = RegistrySettings()
     scoring: ScoringSettings = ScoringSettings()
+    deployments: DeploymentSettings = DeploymentSettings()
+    serving: ServingSettings = ServingSettings()

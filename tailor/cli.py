@@ -222,8 +222,8 @@ def run(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """The main job on generated data: generate a retailer, validate it, build features, and
-    tune, evaluate and register the three models in MLflow."""
+    """The main job on generated data: generate a retailer, validate it, build features, tune
+    and register the three models (promoting those that beat the champions), score everyone."""
     settings = _settings(config, set_)
     _quiet_services()
     from flows.prepare import prepare_data
@@ -247,6 +247,12 @@ def run(
     typer.echo(f"quarantine -> {summary['quarantine_dir']}")
     trained = train_models(str(data_dir), str(out), None, None, configs_, list(set_ or []))
     _print_training(trained)
+    from flows.score import score_customers
+
+    typer.echo("")
+    scored = score_customers(str(data_dir), str(out / "scores.parquet"), None, None, configs_,
+                             list(set_ or []))
+    _print_scoring(scored)
     typer.echo(f"MLflow store: {tracking_uri(settings.tracking)}")
     typer.echo("browse runs:  .venv/bin/tailor ui   (MLflow UI on http://127.0.0.1:5000)")
 
@@ -351,6 +357,130 @@ def _actor() -> str:
         return f"{getpass.getuser()} via tailor cli"
     except (KeyError, OSError):
         return "tailor cli"
+
+
+@app.command("score")
+def score_cmd(
+    data: Annotated[Path, typer.Option(help="Data set directory.")],
+    out: Annotated[str, typer.Option(
+        help="scores.parquet, scores.csv, or a database table as <sqlalchemy url>#schema.table "
+             "(schema optional; written atomically: the old scores stay until the new ones "
+             "are complete).")],
+    as_of: Annotated[str | None, typer.Option(
+        help="Scoring date (default: the day after the last transaction).")] = None,
+    k: Annotated[int | None, typer.Option(
+        "--k", help="Recommendations per customer (default: scoring.k).")] = None,
+    snapshot_dir: Annotated[Path | None, typer.Option(
+        help="Serving snapshot directory (default: scoring.snapshot_dir).")] = None,
+    quarantine: Annotated[Path | None, typer.Option(
+        help="Where rejected rows go (default: quarantine/ beside --out).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Score every customer with the @champion models: segment, churn probability, top-k
+    products and next best action, one row per customer (a Prefect flow)."""
+    _settings(config, set_)
+    _quiet_services()
+    from flows.score import score_customers
+    from tasks.scoring import ScoreTargetError, parse_target
+
+    try:
+        parse_target(out)
+    except ScoreTargetError as exc:
+        raise _fail(str(exc)) from None
+    summary = score_customers(str(data), out, as_of, k, [str(c) for c in config or []],
+                              list(set_ or []),
+                              None if snapshot_dir is None else str(snapshot_dir),
+                              None if quarantine is None else str(quarantine))
+    _print_scoring(summary)
+
+
+def _print_scoring(summary: dict) -> None:
+    typer.echo(f"scored {summary['rows']:,} customers as of {summary['as_of']} -> "
+               f"{summary['scores']}")
+    for kind, version in summary["model_versions"].items():
+        typer.echo(f"  {kind:<13} " + (f"v{version}" if version else
+                                       "no champion: columns left empty"))
+    typer.echo("next best action:")
+    for action, count in summary["actions"].items():
+        typer.echo(f"  {count:>9,}  {action}")
+    typer.echo(f"serving snapshot -> {summary['snapshot_dir']}")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="Interface (default: serving.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serving.port).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Serve the @champion models and the latest feature snapshot over HTTP (FastAPI).
+
+    Endpoints and their schema: http://HOST:PORT/docs. Admin endpoints need serving.admin_token
+    (or $TAILOR_ADMIN_TOKEN)."""
+    settings = _settings(config, set_)
+    _quiet_services()
+    from deployments.api.app import serve
+
+    serve(settings, host=host, port=port)
+
+
+@app.command("deploy")
+def deploy_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Register weekly retraining and daily scoring (cron schedules from the deployments
+    section) on the Prefect server at $PREFECT_API_URL; `tailor serve-flows` then runs them."""
+    settings = _settings(config, set_)
+    _quiet_services()
+    from deployments.schedules import (
+        DeploymentError,
+        build_deployments,
+        describe,
+        register,
+        require_server,
+    )
+
+    try:
+        url = require_server()
+        built = build_deployments(settings, config or [], list(set_ or []))
+        ids = register(built.deployments)
+    except DeploymentError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"registered on {url}:")
+    for deployment in built.deployments:
+        typer.echo(f"  {describe(deployment)}  id {ids[deployment.full_name]}")
+    for note in built.skipped:
+        typer.echo(f"  skipped {note}")
+    typer.echo("runs execute where `tailor serve-flows` runs (give it the same --config/--set)")
+
+
+@app.command("serve-flows")
+def serve_flows_cmd(
+    limit: Annotated[int | None, typer.Option(
+        help="Most flow runs executed at the same time (default: no limit).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Register the scheduled deployments and execute their runs in this process (Prefect
+    serve(); Ctrl-C stops). Needs the Prefect server at $PREFECT_API_URL."""
+    settings = _settings(config, set_)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # show each run starting/ending
+    _quiet_services()
+    from deployments.schedules import (
+        DeploymentError,
+        build_deployments,
+        require_server,
+        serve_deployments,
+    )
+
+    try:
+        url = require_server()
+        built = build_deployments(settings, config or [], list(set_ or []))
+    except DeploymentError as exc:
+        raise _fail(str(exc)) from None
+    for note in built.skipped:
+        typer.echo(f"skipped {note}")
+    typer.echo(f"serving {len(built.deployments)} deployment(s) from {url}")
+    serve_deployments(built.deployments, limit=limit)
 
 
 def main() -> None:  # pragma: no cover - console entry point
