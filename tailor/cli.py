@@ -434,6 +434,7 @@ def deploy_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     from deployments.schedules import (
         DeploymentError,
         build_deployments,
+        changes_on_server,
         describe,
         register,
         require_server,
@@ -442,9 +443,12 @@ def deploy_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     try:
         url = require_server()
         built = build_deployments(settings, config or [], list(set_ or []))
+        changes = changes_on_server(built.deployments)
         ids = register(built.deployments)
     except DeploymentError as exc:
         raise _fail(str(exc)) from None
+    for line in changes:
+        typer.echo(f"changed {line}")
     typer.echo(f"registered on {url}:")
     for deployment in built.deployments:
         typer.echo(f"  {describe(deployment)}  id {ids[deployment.full_name]}")
@@ -468,6 +472,7 @@ def serve_flows_cmd(
     from deployments.schedules import (
         DeploymentError,
         build_deployments,
+        changes_on_server,
         require_server,
         serve_deployments,
     )
@@ -475,8 +480,11 @@ def serve_flows_cmd(
     try:
         url = require_server()
         built = build_deployments(settings, config or [], list(set_ or []))
+        changes = changes_on_server(built.deployments)
     except DeploymentError as exc:
         raise _fail(str(exc)) from None
+    for line in changes:  # serving registers too: say what it replaces
+        typer.secho(f"re-registering {line}", fg=typer.colors.YELLOW, err=True)
     for note in built.skipped:
         typer.echo(f"skipped {note}")
     typer.echo(f"serving {len(built.deployments)} deployment(s) from {url}")

@@ -1,0 +1,1 @@
+"""The HTTP serving API (``tailor serve``): ``create_app(settings)`` in :mod:`.app`."""
