@@ -39,7 +39,7 @@ def test_train_flow_tracks_every_model_under_one_parent(tmp_path: Path) -> None:
         assert run.data.tags["tailor.data_fingerprint"] == summary["fingerprint"]
         assert row["version"] == "1"
         assert client.get_model_version(f"tailor-{kind}", "1").run_id == row["run_id"]
-        assert row["value"] is not None
+        assert row["challenger"] is not None and row["promoted"]
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -1,0 +1,239 @@
+"""Weekly retraining and daily scoring as Prefect deployments with cron schedules.
+
+Built from the ``deployments`` settings, registered on a Prefect server by ``tailor deploy`` and
+executed by one long-running process, ``tailor serve-flows`` (Prefect's ``serve()``): the
+single-machine setup needs no work pool and no worker. Deployments use module entrypoints
+(``flows.train.train_models``), so a run starts the same code whatever directory the serving
+process was started in; paths and config files are made absolute when deployments are built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from configs.schema import Settings
+
+if TYPE_CHECKING:
+    from prefect import Flow
+    from prefect.deployments.runner import RunnerDeployment
+
+RETRAIN_FLOW, RETRAIN_DEPLOYMENT = "train-models", "weekly-retrain"
+SCORE_FLOW, SCORE_DEPLOYMENT = "score-customers", "daily-score"
+TAGS = ["tailor"]
+
+NO_SERVER = (
+    "PREFECT_API_URL is not set: deployments live on a Prefect server. Start one with\n"
+    "  prefect server start\n"
+    "then point tailor at it with\n"
+    "  export PREFECT_API_URL=http://127.0.0.1:4200/api\n"
+    "(or `prefect config set PREFECT_API_URL=...`). See docs/deployments.md."
+)
+
+
+class DeploymentError(RuntimeError):
+    """A deployment cannot be built or registered; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BuiltDeployments:
+    """The deployments to register or serve, and why any were left out."""
+
+    deployments: list[RunnerDeployment]
+    skipped: list[str] = field(default_factory=list)
+
+
+def require_server(timeout_s: float = 5.0) -> str:
+    """The configured Prefect API URL, after checking a server answers there.
+
+    Without a server Prefect would start a throwaway local API that forgets the deployments
+    and never runs their schedules, so this refuses instead.
+    """
+    import httpx
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        raise DeploymentError(NO_SERVER)
+    url = str(url).rstrip("/")
+    try:
+        response = httpx.get(f"{url}/health", timeout=timeout_s)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        raise DeploymentError(
+            f"no Prefect server answers at PREFECT_API_URL={url} ({exc.__class__.__name__}: "
+            f"{exc}). Start one with `prefect server start` (or fix the URL)."
+        ) from None
+    return url
+
+
+def _absolute(where: str | Path, base: Path) -> str:
+    """A path made absolute against ``base``; URLs (``scheme://...``) are left as they are."""
+    if "://" in str(where):
+        return str(where)
+    path = Path(where).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _find_flow(module_name: str, flow_name: str) -> Flow | None:
+    """The flow called ``flow_name`` in ``module_name``; None when that module does not exist."""
+    from prefect import Flow
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+    for value in vars(module).values():
+        if isinstance(value, Flow) and value.name == flow_name:
+            return value
+    raise DeploymentError(f"{module_name} defines no flow named {flow_name!r}")
+
+
+def _parameters(flow: Flow, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The wanted parameters the flow accepts; a required one it gets no value for is an error."""
+    signature = inspect.signature(flow.fn)
+    missing = [name for name, p in signature.parameters.items()
+               if p.default is inspect.Parameter.empty and name not in wanted]
+    if missing:
+        raise DeploymentError(f"flow {flow.name!r} needs parameter(s) {missing} that the "
+                              "deployments settings do not provide")
+    return {k: v for k, v in wanted.items() if k in signature.parameters}
+
+
+def _to_deployment(flow: Flow, name: str, cron: str, settings: Settings,
+                   parameters: dict[str, Any], description: str) -> RunnerDeployment:
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.types.entrypoint import EntrypointType
+
+    try:
+        schedule = CronSchedule(cron=cron, timezone=settings.deployments.timezone)
+    except ValueError as exc:
+        raise DeploymentError(f"deployments: cron {cron!r} for {flow.name}/{name} is not "
+                              f"valid: {exc}") from None
+    return flow.to_deployment(
+        name=name,
+        schedule=schedule,
+        paused=settings.deployments.paused,
+        parameters=_parameters(flow, parameters),
+        description=description,
+        tags=[*TAGS, name],
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def build_deployments(
+    settings: Settings,
+    config_files: Iterable[str | Path] = (),
+    overrides: Sequence[str] = (),
+    base: Path | None = None,
+) -> BuiltDeployments:
+    """The retrain and scoring deployments for ``settings``.
+
+    Runs load their settings the same way the CLI did: every scheduled run gets the same
+    ``config_files`` (made absolute) and ``overrides``, so it sees what ``tailor deploy`` saw.
+    The scoring deployment is left out (with a note) if flows/score.py is absent.
+    """
+    from flows.train import train_models
+
+    base = (base or Path.cwd()).resolve()
+    cfg = settings.deployments
+    common = {
+        "data_dir": _absolute(cfg.data_dir, base),
+        "config_files": [_absolute(c, base) for c in config_files],
+        "overrides": list(overrides),
+    }
+    built = [_to_deployment(
+        train_models, RETRAIN_DEPLOYMENT, cfg.retrain_cron, settings,
+        {**common, "out_dir": _absolute(cfg.out_dir, base), "models": list(cfg.retrain_models)},
+        "Weekly retraining: validate, tune, evaluate, register; promote past the gate.",
+    )]
+    skipped = []
+    score_flow = _find_flow("flows.score", SCORE_FLOW)
+    if score_flow is None:
+        skipped.append(f"{SCORE_FLOW}/{SCORE_DEPLOYMENT}: flows/score.py does not exist yet")
+    else:
+        from tasks.scoring import ScoreTargetError, parse_target
+
+        try:
+            parse_target(cfg.score_out)
+        except ScoreTargetError as exc:
+            raise DeploymentError(f"deployments.score_out: {exc}") from None
+        built.append(_to_deployment(
+            score_flow, SCORE_DEPLOYMENT, cfg.score_cron, settings,
+            {**common, "out": _absolute(cfg.score_out, base),
+             "snapshot_dir": _absolute(settings.scoring.snapshot_dir, base)},
+            "Daily scoring with the champions: segment, recommendations, churn, next action.",
+        ))
+    return BuiltDeployments(built, skipped)
+
+
+def register(deployments: Iterable[RunnerDeployment]) -> dict[str, UUID]:
+    """Create or update each deployment on the server; ``flow/deployment`` name -> id."""
+    ids = {}
+    for deployment in deployments:
+        try:
+            ids[deployment.full_name] = deployment.apply()
+        except Exception as exc:  # httpx and Prefect raise many types: report them all
+            raise DeploymentError(f"cannot register {deployment.full_name}: {exc}") from exc
+    return ids
+
+
+def _schedules(items: Iterable[Any]) -> list[tuple[str, str | None, bool]]:
+    return [(i.schedule.cron, i.schedule.timezone, bool(i.active)) for i in items or []]
+
+
+def changes_on_server(deployments: Iterable[RunnerDeployment]) -> list[str]:
+    """What registering ``deployments`` would change on the server, one line per change.
+
+    ``tailor deploy`` and ``tailor serve-flows`` both register; relative paths resolve against
+    each one's working directory, so a difference here is usually a different cwd or config.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    lines = []
+    with get_client(sync_client=True) as client:
+        for new in deployments:
+            try:
+                old = client.read_deployment_by_name(new.full_name)
+            except ObjectNotFound:
+                continue
+            for key in sorted(set(old.parameters) | set(new.parameters)):
+                before, after = old.parameters.get(key), new.parameters.get(key)
+                if before != after:
+                    lines.append(f"{new.full_name}: parameter {key}: {before!r} -> {after!r}")
+            if _schedules(old.schedules) != _schedules(new.schedules):
+                lines.append(f"{new.full_name}: schedule {_schedules(old.schedules)} -> "
+                             f"{_schedules(new.schedules)}")
+            if bool(old.paused) != bool(new.paused):
+                lines.append(f"{new.full_name}: paused {old.paused} -> {new.paused}")
+    return lines
+
+
+def describe(deployment: RunnerDeployment) -> str:
+    """One line: name, cron, timezone and whether the schedule is active."""
+    lines = []
+    for item in deployment.schedules or []:
+        schedule = item.schedule
+        state = "active" if item.active and not deployment.paused else "paused"
+        lines.append(f"cron '{schedule.cron}' ({schedule.timezone}, {state})")
+    return f"{deployment.full_name}: " + ("; ".join(lines) or "no schedule")
+
+
+def serve_deployments(deployments: Sequence[RunnerDeployment], limit: int | None = None) -> None:
+    """Register the deployments and run their scheduled (and manually triggered) runs here,
+    each in a child process, until interrupted.
+
+    Schedules are left active on shutdown: while nothing serves them, runs show as Late in
+    the UI, which is the signal that the serving process is down.
+    """
+    from prefect import serve
+
+    serve(*deployments, limit=limit, pause_on_shutdown=False)
