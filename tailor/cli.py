@@ -43,12 +43,16 @@ def _quiet_services() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     import logging
+    import warnings
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # MLflow's hint about integer columns in inferred signatures: ours are never null.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
 
 
 def _settings(config: list[Path] | None, overrides: list[str] | None) -> Settings:
