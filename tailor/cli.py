@@ -302,6 +302,8 @@ def promote_cmd(
     """Point the champion alias at VERSION (audited: who, when, from, to, why)."""
     settings = _settings(config, set_)
     _quiet_services()
+    from mlflow.exceptions import MlflowException
+
     from tasks.registry import RegistryError, promote
     from tasks.tracking import client_for
 
@@ -310,8 +312,8 @@ def promote_cmd(
                        reason=reason)
     except (RegistryError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - MLflow raises its own types for missing versions
-        raise _fail(f"cannot promote {model} v{version}: {exc}") from None
+    except MlflowException as exc:  # e.g. the version does not exist
+        raise _fail(f"cannot promote {model} v{version}: {exc.message}") from None
     typer.echo(f"{move.model}@champion: v{move.from_version} -> v{move.to_version}")
 
 

@@ -14,7 +14,8 @@ runner = CliRunner()
 
 COMMANDS = [[], ["data"], ["data", "generate"], ["data", "validate"], ["data", "import"],
             ["data", "import", "online-retail"], ["data", "import", "movielens"],
-            ["prepare"], ["run"], ["config"], ["config", "show"]]
+            ["prepare"], ["train"], ["score"], ["run"], ["models"], ["promote"], ["rollback"],
+            ["ui"], ["serve"], ["deploy"], ["serve-flows"], ["config"], ["config", "show"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "tailor")
@@ -80,3 +81,15 @@ def test_import_online_retail_real_file(online_retail_file: Path, tmp_path: Path
     result = runner.invoke(app, ["data", "validate", "--data", str(out)])
     assert result.exit_code == 0, result.output
     assert "missing_customer" in result.output and "133,358" in result.output
+
+
+def test_registry_commands_on_an_empty_store_fail_clearly(tmp_path: Path) -> None:
+    store = ["--set", f"tracking.mlflow_tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}"]
+    result = runner.invoke(app, ["models", *store])
+    assert result.exit_code == 0, result.output
+    assert "tailor-churn: not registered yet" in result.output
+    result = runner.invoke(app, ["promote", "churn", "3", *store])
+    assert result.exit_code == 1 and "tailor-churn' does not exist" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["rollback", "churn", *store])
+    assert result.exit_code == 1 and "Traceback" not in result.output
