@@ -20,7 +20,7 @@ from configs.schema import Settings
 from flows.reporting import markdown_table
 from models.features import default_as_of
 from tailor.data.validate import ValidationResult
-from tasks import tracking
+from tasks import registry, tracking
 from tasks.data import build_customer_features, load_raw, validate
 from tasks.gate import Decision, apply_decisions, evaluate_gate
 from tasks.train_churn import train_churn_task
@@ -28,7 +28,7 @@ from tasks.train_recommender import train_recommender_task
 from tasks.train_segmentation import train_segmentation_task
 from tasks.training import TrackedTraining
 
-MODELS = ("segmentation", "recommender", "churn")
+MODELS = registry.MODEL_KINDS
 
 
 @task(name="fingerprint-data", cache_policy=NO_CACHE)

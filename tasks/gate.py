@@ -25,9 +25,8 @@ from models.features import customer_features
 from tailor.data.dataset import Dataset
 from tasks import registry, tracking
 from tasks.pyfunc import load_predictor
+from tasks.registry import CHALLENGER, CHAMPION
 from tasks.training import TrackedTraining
-
-CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 @dataclass(frozen=True)

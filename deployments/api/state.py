@@ -33,7 +33,6 @@ from configs.schema import Settings
 
 log = logging.getLogger("tailor.serving")
 
-KINDS = ("segmentation", "recommender", "churn")
 FEATURES_FILE = "customer_features.parquet"
 CUSTOMERS_FILE = "customers.parquet"
 MANIFEST_FILE = "manifest.json"
