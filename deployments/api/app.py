@@ -125,6 +125,18 @@ def _not_in_snapshot(state: ServingState, customer_id: str) -> HTTPException:
                               "unknown id, or no purchase before the snapshot date")
 
 
+def _snapshot_position(state: ServingState, table: pd.DataFrame | pd.Series | None,
+                       customer_id: str) -> int:
+    """The customer's row in a table precomputed from the snapshot: 503 while the snapshot is
+    not loaded, 404 when the customer is not in it."""
+    if state.snapshot is None or table is None:
+        raise _unavailable("the feature snapshot", state.failures.get("snapshot"))
+    pos = _row(table, customer_id)
+    if pos is None:
+        raise _not_in_snapshot(state, customer_id)
+    return pos
+
+
 def _items(frame: pd.DataFrame, start: int, stop: int) -> list[schemas.Recommendation]:
     ranks = frame["rank"].to_numpy()[start:stop]
     products = frame["product_id"].to_numpy()[start:stop]
@@ -416,11 +428,7 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
         """The customer's segment from the segmentation champion and the snapshot features."""
         state = runtime.state
         model = _model(state, "segmentation")
-        if state.snapshot is None or state.segments is None:
-            raise _unavailable("the feature snapshot", state.failures.get("snapshot"))
-        pos = _row(state.segments, customer_id)
-        if pos is None:
-            raise _not_in_snapshot(state, customer_id)
+        pos = _snapshot_position(state, state.segments, customer_id)
         return schemas.Segment(
             customer_id=customer_id, segment=int(state.segments["segment"].iat[pos]),
             segment_name=str(state.segments["segment_name"].iat[pos]),
@@ -432,11 +440,7 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
         """Probability that the customer does not buy within the horizon (churn champion)."""
         state = runtime.state
         model = _model(state, "churn")
-        if state.snapshot is None or state.churn is None:
-            raise _unavailable("the feature snapshot", state.failures.get("snapshot"))
-        pos = _row(state.churn, customer_id)
-        if pos is None:
-            raise _not_in_snapshot(state, customer_id)
+        pos = _snapshot_position(state, state.churn, customer_id)
         p = float(state.churn["churn_probability"].iat[pos])
         threshold = getattr(model.predictor, "threshold", None)
         return schemas.Churn(
@@ -455,9 +459,7 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
             raise _unavailable("the feature snapshot", state.failures.get("snapshot"))
         if state.actions is None:
             raise _unavailable("next best action", state.failures.get("next_best_action"))
-        pos = _row(state.actions, customer_id)
-        if pos is None:
-            raise _not_in_snapshot(state, customer_id)
+        pos = _snapshot_position(state, state.actions, customer_id)
         action = str(state.actions.iat[pos])
         seg = _row(state.segments, customer_id)
         churn = _row(state.churn, customer_id)
