@@ -659,7 +659,14 @@ def _truth_tables(settings: GenerateSettings, people: _People,
 
 
 def generate(settings: GenerateSettings) -> GeneratedData:
-    """Draw a retailer's customers, products and order lines (plus messy rows) with truth."""
+    """Draw a retailer's customers, products and order lines (plus messy rows) with truth,
+    or (``kind: repeat_buying``) one product's repeat purchases, see
+    :mod:`tailor.data.generate_repeat`."""
+    if settings.kind == "repeat_buying":
+        from tailor.data.generate_repeat import generate_repeat_buying
+
+        dataset, customers = generate_repeat_buying(settings)
+        return GeneratedData(dataset=dataset, truth={"customers": customers})
     if settings.products < settings.categories:
         raise ValueError(
             f"generate.products ({settings.products}) must be >= generate.categories "
