@@ -35,6 +35,11 @@ class FeatureSettings(_Section):
     """Point-in-time features, the churn label and the interaction matrix."""
 
     horizon_days: int = Field(90, gt=0, description="churn label: no purchase within H days")
+    min_history_days: int = Field(
+        30, ge=1, description="least history before any fit date (segmentation, recommender)")
+    min_holdout_days: int = Field(
+        14, ge=1, description="shortest holdout a run may shrink to on short history; below "
+                              "it the model is skipped with an error naming the dates")
     trend_window_days: int = Field(90, gt=0, description="recent window for the trend feature")
     interaction_weight: Literal["binary", "count", "quantity", "decay"] = "count"
     decay_half_life_days: float = Field(180.0, gt=0)
@@ -48,8 +53,10 @@ class FeatureSettings(_Section):
 
 
 class GenerateSettings(_Section):
-    """Synthetic retailer with known truth (segments, churn times, tastes)."""
+    """Synthetic data with known truth: a retailer (segments, churn times, tastes), or one
+    product bought repeatedly (who is still a customer, how regularly they buy)."""
 
+    kind: Literal["retailer", "repeat_buying"] = "retailer"
     customers: int = Field(2_000, gt=0)
     products: int = Field(400, gt=0)
     categories: int = Field(12, ge=2)
@@ -61,6 +68,8 @@ class GenerateSettings(_Section):
     timestamp_as_text: bool = Field(
         False, description="write timestamps as text so unparsable ones can be injected"
     )
+    acquisition_days: int = Field(
+        84, gt=0, description="repeat_buying: first purchases fall in the first N days")
 
 
 class SegmentationSettings(_Section):
@@ -124,8 +133,10 @@ class RecommenderSettings(_Section):
     timeout_s: float | None = Field(None, gt=0)
     seed: int = 42
     validation_days: int = Field(
-        90, gt=0, description="tuning holdout: the last N days before the cutoff (never the test)"
+        90, gt=0, description="tuning validation: the last N days before the holdout (shortened "
+                              "on short history, never below min_validation_days)"
     )
+    min_validation_days: int = Field(14, ge=1, description="shortest tuning validation window")
     max_epochs: int = Field(40, ge=1, description="upper bound of the tuned epoch count")
     losses: list[Literal["warp", "bpr", "warp-kos"]] = Field(
         default_factory=lambda: ["warp", "bpr", "warp-kos"], min_length=1
@@ -172,6 +183,9 @@ class ChurnSettings(_Section):
         description="Optuna picks one by validation log loss",
     )
     calibration_folds: int = Field(3, ge=2, description="customer-grouped folds for calibration")
+    validation_folds: int = Field(
+        3, ge=2, description="customer-grouped folds for tuning when the history is too short "
+                             "for an out-of-time validation cutoff")
     cost_ratio: float = Field(
         3.0, gt=0, description="cost of a missed churner / cost of a wasted retention offer"
     )
@@ -204,7 +218,8 @@ class RegistrySettings(_Section):
 
 
 class PromotionSettings(_Section):
-    """The champion/challenger gate: both are scored on the newest holdout in the same run."""
+    """The champion/challenger gate: both configurations, fit before the challenger's holdout,
+    are scored on it in the same run."""
 
     margin: dict[Literal["segmentation", "recommender", "churn"], float] = Field(
         default_factory=lambda: {"segmentation": 0.01, "recommender": 0.002, "churn": 0.002},
@@ -213,10 +228,11 @@ class PromotionSettings(_Section):
     floors: dict[Literal["segmentation", "recommender", "churn"], dict[str, float]] = Field(
         default_factory=lambda: {
             "segmentation": {"silhouette": 0.05, "smallest_cluster_share": 0.01},
-            "recommender": {"precision_at_10": 0.01},
-            "churn": {"roc_auc": 0.55},
+            "recommender": {"holdout_precision_at_10": 0.01},
+            "churn": {"holdout_roc_auc": 0.55},
         },
-        description="guardrails: a challenger below any floor is never promoted",
+        description="guardrails on the challenger's logged metrics (holdout_* are its twin's "
+                    "out-of-time figures): below any floor it is never promoted",
     )
     actor: str = Field("tailor train", min_length=1, description="recorded on every alias move")
 

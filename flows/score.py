@@ -19,6 +19,7 @@ from flows.reporting import markdown_table
 from models.actions import ACTION_COLUMN, action_names
 from models.features import default_as_of
 from models.scoring import MODEL_KINDS
+from models.windows import check_scoring_date, fit_until
 from tasks.data import build_customer_features, load_raw, validate
 from tasks.scoring import (
     load_champions_task,
@@ -63,6 +64,9 @@ def score_customers(
                       quarantine_dir or str(_default_quarantine(out, snapshot)))
     clean = result.dataset
     cutoff = pd.Timestamp(as_of) if as_of else default_as_of(clean.transactions)
+    predictors = {kind: None if found is None else found.predictor
+                  for kind, found in champions.items()}
+    check_scoring_date(predictors, cutoff)  # a champion fit after the date has seen its future
     features = build_customer_features(clean.transactions, clean.customers, clean.products,
                                        cutoff, settings.features)
     scores = score_task(features, champions, scoring, clean.customers)
@@ -70,6 +74,8 @@ def score_customers(
 
     versions = {kind: None if found is None else found.version
                 for kind, found in champions.items()}
+    fitted = {kind: None if (until := fit_until(p)) is None else until.date().isoformat()
+              for kind, p in predictors.items()}
     missing = [kind for kind in MODEL_KINDS if versions.get(kind) is None]
     if missing:
         logger.warning("scored without %s: no champion; those columns are empty",
@@ -77,6 +83,7 @@ def score_customers(
     fingerprint = data_fingerprint(clean.transactions)
     manifest = {"as_of": cutoff.date().isoformat(), "data_fingerprint": fingerprint,
                 "customers": len(features), "model_versions": versions,
+                "models_fit_before": fitted,
                 "scores": where, "k": scoring.k}
     snapshot_path = write_snapshot_task(snapshot, features, clean.customers, manifest)
 

@@ -1,8 +1,10 @@
 """Flow: validate a data set, train challengers, score them against the champions, promote.
 
-Reads as: load -> validate (quarantine) -> features -> train each chosen model (concurrently,
-each its own MLflow run under one parent run) -> score challenger and champion on the same
-newest holdout -> move the aliases together -> summary.
+Reads as: load -> validate (quarantine) -> keep the history before the scoring date -> train
+each chosen model (concurrently, each its own MLflow run under one parent run: tune and judge a
+holdout twin, register the served model fit on all that history; a model the data cannot train
+is skipped with its reason) -> score challenger and champion configurations on the challenger's
+holdout -> move the aliases together -> summary.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from configs import load_settings
 from configs.schema import Settings
 from flows.reporting import markdown_table
 from models.features import default_as_of
+from models.windows import check_as_of
 from tailor.data.validate import ValidationResult
 from tasks import registry, tracking
-from tasks.data import build_customer_features, load_raw, validate
+from tasks.data import load_raw, validate
 from tasks.gate import Decision, apply_decisions, evaluate_gate
 from tasks.train_churn import train_churn_task
 from tasks.train_recommender import train_recommender_task
 from tasks.train_segmentation import train_segmentation_task
-from tasks.training import TrackedTraining
+from tasks.training import SkippedTraining, TrackedTraining
 
 MODELS = registry.MODEL_KINDS
 
@@ -68,10 +71,15 @@ def close_parent_run(settings: Settings, run_id: str, ok: bool) -> None:
     tracking.end_run(tracking.client_for(settings.tracking), run_id, ok=ok)
 
 
-def _summary_table(results: dict[str, TrackedTraining],
+def _summary_table(results: dict[str, TrackedTraining | SkippedTraining],
                    decisions: dict[str, Decision]) -> pd.DataFrame:
     rows = []
     for kind, res in results.items():
+        if isinstance(res, SkippedTraining):
+            rows.append({"model": kind, "version": None, "run_id": None, "gate_metric": None,
+                         "challenger": None, "champion_version": None, "champion": None,
+                         "promoted": False, "reason": f"skipped: {res.reason}"})
+            continue
         d = decisions.get(kind)
         rows.append({
             "model": kind, "version": res.version, "run_id": res.run_id,
@@ -104,29 +112,26 @@ def train_models(
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
     raw = load_raw(data_dir)
     result = validate(raw, settings.data, str(Path(out_dir) / "quarantine"))
-    clean = result.dataset
-    cutoff = pd.Timestamp(as_of) if as_of else default_as_of(clean.transactions)
+    cutoff = check_as_of(result.dataset.transactions,
+                         pd.Timestamp(as_of) if as_of else
+                         default_as_of(result.dataset.transactions))
+    clean = result.dataset.before(cutoff)  # nothing at or after the scoring date is read
     fp = fingerprint(clean.transactions)
     stamp = f"{cutoff.date().isoformat()}-{fp[:8]}"
     parent = open_parent_run(settings, f"train-{stamp}", fp, result, cutoff, chosen)
-    futures = {}
+    tasks = {"segmentation": train_segmentation_task, "recommender": train_recommender_task,
+             "churn": train_churn_task}
     try:
-        if "segmentation" in chosen:
-            features = build_customer_features(clean.transactions, clean.customers,
-                                               clean.products, cutoff, settings.features)
-            futures["segmentation"] = train_segmentation_task.submit(
-                settings, features, f"segmentation-{stamp}", fp, parent)
-        if "recommender" in chosen:
-            futures["recommender"] = train_recommender_task.submit(
-                settings, clean, cutoff, f"recommender-{stamp}", fp, parent)
-        if "churn" in chosen:
-            futures["churn"] = train_churn_task.submit(
-                settings, clean, cutoff, f"churn-{stamp}", fp, parent)
+        futures = {kind: tasks[kind].submit(settings, clean, cutoff, f"{kind}-{stamp}", fp,
+                                            parent)
+                   for kind in MODELS if kind in chosen}
         results = {kind: future.result() for kind, future in futures.items()}
+        trained = {kind: res for kind, res in results.items()
+                   if isinstance(res, TrackedTraining)}
         decisions: dict[str, Decision] = {}
         if promote:
-            gates = {kind: evaluate_gate.submit(kind, res, clean, cutoff, settings)
-                     for kind, res in results.items()}
+            gates = {kind: evaluate_gate.submit(kind, res, clean, settings)
+                     for kind, res in trained.items()}
             decisions = {kind: gate.result() for kind, gate in gates.items()}
             apply_decisions(list(decisions.values()), settings)
     except BaseException:
@@ -142,4 +147,6 @@ def train_models(
         description=f"MLflow parent run {parent}",
     )
     return {"as_of": cutoff.date().isoformat(), "parent_run_id": parent,
-            "fingerprint": fp, "models": table.to_dict(orient="records")}
+            "fingerprint": fp, "models": table.to_dict(orient="records"),
+            "skipped": {kind: res.reason for kind, res in results.items()
+                        if isinstance(res, SkippedTraining)}}

@@ -2,18 +2,19 @@
 
 Flow (plain Python; the tracking layer calls these and logs what they return):
 
-1. :func:`models.churn_data.prepare_churn_data` stacks training cutoffs and builds the
-   validation window (the latest with observable labels) from history before ``as_of``.
+1. :func:`models.churn_data.prepare_churn_data` builds the served, twin, holdout and tuning
+   frames of a run from history before ``as_of`` (windows: :mod:`models.windows`).
 2. :func:`tune` runs Optuna on the caller's study: the model family (logistic regression on
    log-scaled features, or histogram gradient boosting) is a categorical parameter with its own
    conditional space, and the calibration method (sigmoid / isotonic, fitted on
-   customer-grouped folds of the training rows) is another. The objective is validation log
-   loss, which rewards ranking and calibration together.
-3. :func:`validate_and_refit` fits the chosen parameters on the training cutoffs, picks the
-   decision threshold on validation by ``cost_ratio`` (a missed churner costs that many wasted
-   offers), evaluates, then refits on all refit cutoffs (validation included): the served model.
-4. :func:`evaluate` scores any model on any frame, e.g. an out-of-time test window built by
-   :func:`models.churn_data.cutoff_frame`, so champion and challenger meet on the same holdout.
+   customer-grouped folds of the training rows) is another. The objective is the tuning
+   split's log loss (out of time, or customer-grouped folds on short history), which rewards
+   ranking and calibration together.
+3. :func:`fit_twin_and_served` picks the decision threshold on that validation by
+   ``cost_ratio`` (a missed churner costs that many wasted offers), then fits the chosen
+   configuration before the holdout (the twin, judged on it) and before ``as_of`` (served).
+4. :func:`evaluate` scores any model on any frame, so champion and challenger meet on the same
+   holdout.
 
 Baselines in every metrics dict: ``baseline_recency_*`` (a logistic regression on log recency
 alone, fitted on the same rows as the model) and ``baseline_rate_*`` (the training churn rate
@@ -38,7 +39,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from configs.schema import ChurnSettings
-from models.churn_data import CUSTOMER_ID, ChurnData, ChurnFrame
+from models.churn_data import CUSTOMER_ID, OUT_OF_TIME, ChurnData, ChurnFrame, TuningSplit
 from models.churn_pipeline import (
     GRADIENT_BOOSTING,
     LOGISTIC,
@@ -78,6 +79,8 @@ class ChurnModel:
     base_rate: float
     threshold: float
     trained_cutoffs: tuple[pd.Timestamp, ...]
+    #: fit on history before this date (every label window ends by it); None: unknown
+    as_of: pd.Timestamp | None = None
 
     def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.columns if c not in frame.columns]
@@ -115,12 +118,12 @@ class ChurnModel:
 
 @dataclass(frozen=True)
 class ChurnFit:
-    """Result of :func:`validate_and_refit`."""
+    """Result of :func:`fit_twin_and_served`."""
 
     params: dict[str, Any]
-    validated: ChurnModel
     validation_metrics: dict[str, float]
-    final: ChurnModel
+    twin: ChurnModel
+    served: ChurnModel
 
 
 # -------------------------------------------------------------------- search space / tuning
@@ -159,6 +162,26 @@ def default_params(family: str = LOGISTIC) -> dict[str, Any]:
     raise ValueError(f"unknown churn model family {family!r}")
 
 
+def validation_predictions(params: Mapping[str, Any], split: TuningSplit,
+                           settings: ChurnSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, probabilities) of one configuration on the tuning split: the validation
+    window's rows (out of time), or every row predicted by the fold that did not train on it
+    (customer-grouped folds)."""
+    if split.method == OUT_OF_TIME:
+        assert split.validation is not None
+        model = fit_churn_model(params, split.train, settings)
+        return (split.validation.labels.to_numpy(),
+                model.predict_proba(split.validation.features))
+    y = split.train.labels.to_numpy()
+    p = np.empty(len(y))
+    for train_rows, test_rows in _grouped_folds(split.train, split.folds):
+        part = ChurnFrame(split.train.features.iloc[train_rows],
+                          split.train.labels.iloc[train_rows])
+        model = fit_churn_model(params, part, settings)
+        p[test_rows] = model.predict_proba(split.train.features.iloc[test_rows])
+    return y, p
+
+
 class ChurnObjective:
     """Optuna objective: validation log loss of the trial's model (minimise)."""
 
@@ -168,8 +191,8 @@ class ChurnObjective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest_params(trial, self.settings)
-        model = fit_churn_model(params, self.data.train, self.settings)
-        metrics = evaluate(model, self.data.validation, self.settings)
+        y, p = validation_predictions(params, self.data.tuning, self.settings)
+        metrics = probability_metrics(y, p)
         for name in ("roc_auc", "pr_auc", "brier", "lift_top_decile"):
             trial.set_user_attr(name, metrics[name])
         return metrics["log_loss"]
@@ -229,7 +252,7 @@ def _check_trainable(frame: ChurnFrame) -> None:
 
 
 def fit_churn_model(params: Mapping[str, Any], frame: ChurnFrame, settings: ChurnSettings,
-                    threshold: float = 0.5) -> ChurnModel:
+                    threshold: float = 0.5, as_of: pd.Timestamp | None = None) -> ChurnModel:
     """Fit (and calibrate, unless ``calibration`` is ``none``) one parameter set on ``frame``."""
     _check_trainable(frame)
     roles = column_roles(frame.features)
@@ -249,7 +272,7 @@ def fit_churn_model(params: Mapping[str, Any], frame: ChurnFrame, settings: Chur
     return ChurnModel(params=dict(params), columns=roles.inputs, numeric_columns=numeric,
                       estimator=estimator, baseline=_recency_baseline(frame),
                       base_rate=float(y.mean()), threshold=float(threshold),
-                      trained_cutoffs=frame.cutoffs)
+                      trained_cutoffs=frame.cutoffs, as_of=as_of)
 
 
 def choose_threshold(labels: np.ndarray, probabilities: np.ndarray, cost_ratio: float) -> float:
@@ -280,18 +303,18 @@ def with_threshold(model: ChurnModel, threshold: float) -> ChurnModel:
     return replace(model, threshold=float(threshold))
 
 
-def validate_and_refit(params: Mapping[str, Any], data: ChurnData,
-                       settings: ChurnSettings) -> ChurnFit:
-    """Fit on training cutoffs, threshold + metrics on validation, refit on all refit cutoffs."""
-    validated = fit_churn_model(params, data.train, settings)
-    y_val = data.validation.labels.to_numpy()
-    threshold = choose_threshold(y_val, validated.predict_proba(data.validation.features),
-                                 settings.cost_ratio)
-    validated = with_threshold(validated, threshold)
-    metrics = evaluate(validated, data.validation, settings)
-    final = fit_churn_model(params, data.refit, settings, threshold=threshold)
-    return ChurnFit(params=dict(params), validated=validated, validation_metrics=metrics,
-                    final=final)
+def fit_twin_and_served(params: Mapping[str, Any], data: ChurnData,
+                        settings: ChurnSettings) -> ChurnFit:
+    """Threshold and metrics on the tuning validation, then the same configuration fit before
+    the holdout (twin) and before as_of (served), both with that threshold."""
+    y, p = validation_predictions(params, data.tuning, settings)
+    threshold = choose_threshold(y, p, settings.cost_ratio)
+    metrics = probability_metrics(y, p) | decision_metrics(y, p, threshold, settings.cost_ratio)
+    twin = fit_churn_model(params, data.twin, settings, threshold=threshold,
+                           as_of=data.windows.holdout_start)
+    served = fit_churn_model(params, data.served, settings, threshold=threshold,
+                             as_of=data.windows.as_of)
+    return ChurnFit(params=dict(params), validation_metrics=metrics, twin=twin, served=served)
 
 
 # ------------------------------------------------------------------------------- evaluate
@@ -391,12 +414,13 @@ __all__ = [
     "default_params",
     "evaluate",
     "fit_churn_model",
+    "fit_twin_and_served",
     "lift_top_decile",
     "new_study",
     "permutation_importance_table",
     "suggest_params",
     "trials_frame",
     "tune",
-    "validate_and_refit",
+    "validation_predictions",
     "with_threshold",
 ]

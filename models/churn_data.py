@@ -1,30 +1,36 @@
-"""Churn training data: which cutoffs to stack and the point-in-time (features, label) frames.
+"""Churn training data: which cutoffs each fit stacks, and the point-in-time (features, label)
+frames.
 
-Cutoffs for a scoring point ``as_of`` ("now": labels are observable only before it) and
-horizon H:
+A churn fit "before T" stacks labelled cutoffs whose label windows ``[c, c + H)`` end by T:
 
-- validation cutoff ``v = as_of - H``: the latest window whose labels ``[v, as_of)`` are known;
-- training cutoffs ``v - H - i * step_days`` (i = 0..n_cutoffs-1): their label windows end on or
-  before ``v``, so no training label looks into the validation window;
-- refit cutoffs ``v - i * step_days``: after tuning, the served model is refit on the newest
-  windows, validation included;
-- seasonal cutoffs (``seasonal_cutoffs`` of them, ``step_days`` apart, centred on the target
-  cutoff minus ``season_days``) join both sets when their label windows end in time: the
-  window being predicted has a season (a Christmas window brings back once-a-year gift buyers
-  who would be "churners" in a spring window), and the same dates a year earlier teach it.
-  Measured on generated data with a Christmas peak: validation ROC-AUC 0.935 -> 0.955 (gradient
-  boosting), and a recency-beating model instead of one worse than recency.
+- regular cutoffs ``T - H - i * step_days`` (i = 0..n_cutoffs-1), newest first;
+- seasonal cutoffs (``seasonal_cutoffs`` of them, ``step_days`` apart, centred on
+  ``T - season_days``) when their label windows end by T: the window being predicted has a
+  season (a Christmas window brings back once-a-year gift buyers who would be "churners" in a
+  spring window), and the same dates a year earlier teach it. Measured on generated data with a
+  Christmas peak: validation ROC-AUC 0.935 -> 0.955 (gradient boosting).
 
-Cutoffs with less than ``min_history_days`` of purchase history before them are skipped: on a
-short export (Online Retail starts 2010-12-01) an early cutoff's customers all look new.
-Every frame is built from ``history(transactions, as_of)``, so nothing at or after ``as_of``
-can leak into training, whatever the plan.
+Cutoffs with less than ``min_history_days`` of purchases before them are skipped: on a short
+export an early cutoff's customers all look new.
+
+A training run (see :mod:`models.windows`) makes three such plans from one history:
+
+- **served**: the fit before the scoring date D, trained on cutoffs up to D - H (the latest
+  whose label window is complete) and applied to features at D;
+- **twin**: the fit before the holdout start S, judged on the customers active before S with
+  labels from ``[S, D)``;
+- **tuning**, inside the twin's history: out of time when it allows (train before S - H,
+  validate on the cutoff S - H), otherwise customer-grouped folds over the twin's cutoffs
+  (logged as a reduction).
+
+Every frame is built from ``history(transactions, D)``, so nothing at or after D can leak in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -36,28 +42,31 @@ from models.features import (
     CATEGORY_PREFIX,
     churn_labels,
     customer_features,
-    default_as_of,
     history,
 )
+from models.windows import InsufficientHistoryError, Windows, plan_windows
 
 CUTOFF = "cutoff"
 CUSTOMER_ID = "customer_id"
+OUT_OF_TIME = "out_of_time"
+GROUPED_CV = "grouped_cv"
 
 
-class ChurnDataError(ValueError):
+class ChurnDataError(InsufficientHistoryError):
     """Not enough data to train or score the churn model; the message says what is missing."""
 
 
 @dataclass(frozen=True)
 class CutoffPlan:
-    """Cutoffs for one ``as_of``: train (tuning), validation and refit (serving)."""
+    """The labelled cutoffs of one fit: every label window ``[c, c + H)`` ends by ``fit_until``."""
 
-    as_of: pd.Timestamp
+    fit_until: pd.Timestamp
     horizon_days: int
-    validation: pd.Timestamp
-    train: tuple[pd.Timestamp, ...]
-    refit: tuple[pd.Timestamp, ...]
+    cutoffs: tuple[pd.Timestamp, ...]  # newest first
     skipped: tuple[pd.Timestamp, ...]
+
+    def describe(self) -> str:
+        return ",".join(c.date().isoformat() for c in self.cutoffs)
 
 
 @dataclass(frozen=True)
@@ -75,15 +84,35 @@ class ChurnFrame:
         mask = self.features.index.get_level_values(CUTOFF).isin(list(cutoffs))
         return ChurnFrame(self.features.loc[mask], self.labels.loc[mask])
 
+    def columns(self, names: Sequence[str]) -> ChurnFrame:
+        return ChurnFrame(self.features[list(names)], self.labels)
+
+
+@dataclass(frozen=True)
+class TuningSplit:
+    """How Optuna validates a configuration inside the twin's history.
+
+    ``out_of_time``: fit on ``train``, validate on ``validation`` (the latest complete window).
+    ``grouped_cv``: ``folds`` customer-grouped folds over ``train`` (one customer's cutoffs never
+    straddle folds); ``validation`` is None.
+    """
+
+    method: Literal["out_of_time", "grouped_cv"]
+    train: ChurnFrame
+    validation: ChurnFrame | None
+    folds: int
+
 
 @dataclass(frozen=True)
 class ChurnData:
-    """Everything tuning needs: the plan, the training and validation frames, all refit rows."""
+    """Everything a churn training run needs, from the history before ``windows.as_of``."""
 
-    plan: CutoffPlan
-    train: ChurnFrame
-    validation: ChurnFrame
-    refit: ChurnFrame
+    windows: Windows
+    plans: dict[str, CutoffPlan]  # "served", "twin", "tuning"
+    served: ChurnFrame
+    twin: ChurnFrame
+    holdout: ChurnFrame  # features at the holdout start, labels on [holdout start, as_of)
+    tuning: TuningSplit
 
 
 def _seasonal(target: pd.Timestamp, label_end: pd.Timestamp, horizon: pd.Timedelta,
@@ -95,40 +124,33 @@ def _seasonal(target: pd.Timestamp, label_end: pd.Timestamp, horizon: pd.Timedel
     return [c for c in lagged if c + horizon <= label_end]
 
 
-def plan_cutoffs(transactions: pd.DataFrame, as_of: pd.Timestamp | str | None,
-                 horizon_days: int, settings: ChurnSettings) -> CutoffPlan:
-    """Cutoffs as in the module docstring; raises when no training cutoff has enough history."""
-    if transactions.empty:
-        raise ChurnDataError("transactions is empty: no churn cutoffs can be planned")
-    covered = default_as_of(transactions)
-    as_of = covered if as_of is None else pd.Timestamp(as_of)
-    if as_of > covered:
-        raise ChurnDataError(
-            f"as_of {as_of} is after the data's end (covered until {covered}): the validation "
-            f"window [{as_of - pd.Timedelta(days=horizon_days)}, {as_of}) is not observable")
+def plan_cutoffs(first_purchase: pd.Timestamp, fit_until: pd.Timestamp, horizon_days: int,
+                 settings: ChurnSettings) -> CutoffPlan:
+    """Labelled cutoffs of a fit before ``fit_until`` (see the module docstring); may be empty."""
     horizon = pd.Timedelta(days=horizon_days)
     step = pd.Timedelta(days=settings.step_days)
-    start = transactions.loc[transactions["quantity"] > 0, "timestamp"].min()
-    earliest = start + pd.Timedelta(days=settings.min_history_days)
-    validation = as_of - horizon
-    train = [validation - horizon - i * step for i in range(settings.n_cutoffs)]
-    train += _seasonal(validation, validation, horizon, settings)
-    refit = [validation - i * step for i in range(settings.n_cutoffs)]
-    refit += _seasonal(validation + horizon, as_of, horizon, settings)
-    train, refit = sorted(set(train), reverse=True), sorted(set(refit), reverse=True)
-    skipped = sorted({c for c in train + refit if c < earliest})
-    plan = CutoffPlan(
-        as_of=as_of, horizon_days=horizon_days, validation=validation,
-        train=tuple(c for c in train if c >= earliest),
-        refit=tuple(c for c in refit if c >= earliest), skipped=tuple(skipped))
-    if validation < earliest or not plan.train:
-        raise ChurnDataError(
-            f"not enough history for churn training at as_of {as_of.date()} with horizon "
-            f"{horizon_days} days: purchases start {start.date()}, a cutoff needs "
-            f"{settings.min_history_days} days of history before it (churn.min_history_days), "
-            f"the validation cutoff is {validation.date()} and the latest training cutoff "
-            f"{train[0].date()}; use a later as_of, a shorter horizon or fewer history days")
-    return plan
+    latest = fit_until - horizon
+    candidates = [latest - i * step for i in range(settings.n_cutoffs)]
+    candidates += _seasonal(fit_until, fit_until, horizon, settings)
+    candidates = sorted(set(candidates), reverse=True)
+    earliest = first_purchase + pd.Timedelta(days=settings.min_history_days)
+    return CutoffPlan(fit_until, horizon_days,
+                      tuple(c for c in candidates if c >= earliest),
+                      tuple(c for c in candidates if c < earliest))
+
+
+def plan_windows_for_churn(transactions: pd.DataFrame, as_of: pd.Timestamp | str,
+                           feature_settings: FeatureSettings,
+                           settings: ChurnSettings) -> Windows:
+    """Windows of a churn run: the twin needs one labelled cutoff before the holdout."""
+    horizon = feature_settings.horizon_days
+    return plan_windows(
+        transactions, as_of, horizon, model="churn",
+        needs_days=settings.min_history_days + horizon,
+        needs_rule=(f"one complete label window needs churn.min_history_days "
+                    f"({settings.min_history_days}) of purchases before its cutoff and "
+                    f"features.horizon_days ({horizon}) after it"),
+        min_holdout_days=feature_settings.min_holdout_days)
 
 
 def _keep_columns(frame: pd.DataFrame, settings: ChurnSettings) -> list[str]:
@@ -148,7 +170,7 @@ def cutoff_frame(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days:
     """Features before ``cutoff`` and labels from ``[cutoff, cutoff + H)`` for one cutoff.
 
     ``transactions`` must cover the label window unless ``allow_partial`` (see
-    :func:`models.features.churn_labels`). Use it for an out-of-time test window too.
+    :func:`models.features.churn_labels`).
     """
     features = customer_features(transactions, cutoff, feature_settings, customers=customers,
                                  products=products)
@@ -170,39 +192,95 @@ def stack_frames(frames: Sequence[ChurnFrame]) -> ChurnFrame:
     return ChurnFrame(features, labels)
 
 
-def prepare_churn_data(transactions: pd.DataFrame, as_of: pd.Timestamp | str | None,
+def _no_cutoff_error(plan: CutoffPlan, first: pd.Timestamp, settings: ChurnSettings,
+                     what: str) -> ChurnDataError:
+    latest = plan.fit_until - pd.Timedelta(days=plan.horizon_days)
+    return ChurnDataError(
+        f"churn: no labelled cutoff for the {what} before {plan.fit_until.date()}: the latest "
+        f"complete label window starts {latest.date()}, but a cutoff needs "
+        f"churn.min_history_days ({settings.min_history_days}) of purchases before it "
+        f"(purchases start {first.date()}); use a later --as-of, a shorter "
+        f"features.horizon_days or a smaller churn.min_history_days")
+
+
+def tuning_plan(windows: Windows, settings: ChurnSettings) -> tuple[str, CutoffPlan, CutoffPlan]:
+    """(method, twin plan, tuning-train plan): out of time when a cutoff fits before S - H."""
+    twin = plan_cutoffs(windows.first_purchase, windows.holdout_start, windows.horizon_days,
+                        settings)
+    validation = windows.holdout_start - pd.Timedelta(days=windows.horizon_days)
+    inner = plan_cutoffs(windows.first_purchase, validation, windows.horizon_days, settings)
+    return (OUT_OF_TIME if inner.cutoffs else GROUPED_CV), twin, inner
+
+
+def prepare_churn_data(transactions: pd.DataFrame, windows: Windows,
                        feature_settings: FeatureSettings, settings: ChurnSettings,
                        customers: pd.DataFrame | None = None,
                        products: pd.DataFrame | None = None) -> ChurnData:
-    """Plan cutoffs and build the frames from the history strictly before ``as_of``."""
-    horizon = feature_settings.horizon_days
-    plan = plan_cutoffs(transactions, as_of, horizon, settings)
-    past = history(transactions, plan.as_of)
+    """The served, twin, holdout and tuning frames of one run (history before ``as_of``)."""
+    horizon = windows.horizon_days
+    first = windows.first_purchase
+    served = plan_cutoffs(first, windows.as_of, horizon, settings)
+    method, twin, inner = tuning_plan(windows, settings)
+    for plan, what in ((served, "served model"), (twin, "holdout twin")):
+        if not plan.cutoffs:
+            raise _no_cutoff_error(plan, first, settings, what)
+    validation = windows.holdout_start - pd.Timedelta(days=horizon)
+    needed = set(served.cutoffs) | set(twin.cutoffs) | set(inner.cutoffs)
+    if method == OUT_OF_TIME:
+        needed.add(validation)
+    past = history(transactions, windows.as_of)
     frames: dict[pd.Timestamp, ChurnFrame] = {}
-    for cutoff in sorted(set(plan.train) | set(plan.refit)):
-        # label windows end on or before as_of by construction (checked by plan_cutoffs);
-        # `past` stops before as_of, so churn_labels' own end-of-data check would misfire.
+    for cutoff in sorted(needed):
+        # every label window ends by as_of (plan_cutoffs); `past` stops before as_of, so
+        # churn_labels' own end-of-data check would misfire on the last one.
         frames[cutoff] = cutoff_frame(past, cutoff, horizon, feature_settings, settings,
                                       customers, products, allow_partial=True)
+    holdout = cutoff_frame(past, windows.holdout_start, windows.holdout_days, feature_settings,
+                           settings, customers, products, allow_partial=True)
     empty = [c.date().isoformat() for c, f in frames.items() if f.labels.empty]
-    if empty:
-        raise ChurnDataError(f"no customers with purchases before cutoff(s) {empty}")
-    refit = stack_frames([frames[c] for c in plan.refit])
-    train = stack_frames([frames[c] for c in plan.train])
-    columns = [c for c in train.features.columns if c in refit.features.columns]
-    train = ChurnFrame(train.features[columns], train.labels)
-    refit = ChurnFrame(refit.features[columns], refit.labels)
-    return ChurnData(plan=plan, train=train, validation=refit.select([plan.validation]),
-                     refit=refit)
+    if empty or holdout.labels.empty:
+        raise ChurnDataError(f"churn: no customers with purchases before cutoff(s) "
+                             f"{empty or [windows.holdout_start.date().isoformat()]}")
+
+    def stacked(cutoffs: Sequence[pd.Timestamp]) -> ChurnFrame:
+        return stack_frames([frames[c] for c in cutoffs])
+
+    parts = {"served": stacked(served.cutoffs), "twin": stacked(twin.cutoffs),
+             "holdout": holdout}
+    if method == OUT_OF_TIME:
+        parts["tuning_train"] = stacked(inner.cutoffs)
+        parts["validation"] = frames[validation]
+    columns = [c for c in parts["twin"].features.columns
+               if all(c in p.features.columns for p in parts.values())]
+    parts = {k: v.columns(columns) for k, v in parts.items()}
+    if method == OUT_OF_TIME:
+        split = TuningSplit(OUT_OF_TIME, parts["tuning_train"], parts["validation"],
+                            settings.validation_folds)
+        notes = windows
+    else:
+        split = TuningSplit(GROUPED_CV, parts["twin"], None, settings.validation_folds)
+        notes = windows.reduced(
+            f"churn tuning by {settings.validation_folds} customer-grouped folds over the "
+            f"twin's cutoffs: no labelled cutoff fits before {validation.date()} (out-of-time "
+            f"validation needs {settings.min_history_days + 2 * horizon} days before the "
+            f"holdout)")
+    return ChurnData(windows=notes, plans={"served": served, "twin": twin, "tuning": inner},
+                     served=parts["served"], twin=parts["twin"], holdout=parts["holdout"],
+                     tuning=split)
 
 
 __all__ = [
+    "GROUPED_CV",
+    "OUT_OF_TIME",
     "ChurnData",
     "ChurnDataError",
     "ChurnFrame",
     "CutoffPlan",
+    "TuningSplit",
     "cutoff_frame",
     "plan_cutoffs",
+    "plan_windows_for_churn",
     "prepare_churn_data",
     "stack_frames",
+    "tuning_plan",
 ]

@@ -1,15 +1,19 @@
 """LightFM hybrid recommender blended with repeat purchases and popularity: fit, tune, evaluate.
 
+- :func:`plan` gives a run's windows (:mod:`models.windows`): the twin is fit before the
+  holdout start S, the served model before ``as_of``, and tuning looks only before S.
 - :func:`prepare` builds point-in-time inputs (interactions + user/item features via
-  :func:`models.interactions.build_interactions`, popularity) strictly before ``as_of``.
+  :func:`models.interactions.build_interactions`, popularity) strictly before a date.
 - :func:`tune` runs an Optuna study (the caller's: storage and resume are its business) on a
-  validation split *inside* the history: train before ``as_of - validation_days``, validate on
-  the purchases of the last ``validation_days`` before ``as_of``; the test window is never seen.
+  validation split *inside* the history before S: train before ``S - validation_days``,
+  validate on the purchases of the last ``validation_days`` before S (shortened on short
+  history); the holdout is never seen.
   LightFM trains epoch by epoch (``fit_partial``), each epoch's validation precision@k is reported
   to the trial so the study's pruner can stop bad trials; the trial's value is the precision of
   the best blend (grid over LightFM / repeat / popularity weights) of the trained model.
-- :func:`fit_recommender` fits the chosen parameters on all history before ``as_of``.
-- :func:`evaluate` scores the out-of-time holdout ``[as_of, as_of + H)`` for the model and the
+- :func:`fit_recommender` fits the chosen parameters on all history before a date (S for the
+  twin, ``as_of`` for the served model).
+- :func:`evaluate` scores a model on the window after its fit date for the model and the
   popularity and repeat baselines (same users, same metrics), plus cold-start customers.
 """
 
@@ -26,7 +30,7 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from configs.schema import FeatureSettings, RecommenderSettings
-from models.features import customer_features
+from models.features import customer_features, history
 from models.interactions import InteractionData, build_interactions, cold_user_features
 from models.ranking_metrics import evaluate_ranking, top_k
 from models.recommender_model import BlendWeights, RecommenderModel, minmax_rows
@@ -37,6 +41,7 @@ from models.recommender_signals import (
     repeat_matrix,
     row_max_normalise,
 )
+from models.windows import InsufficientHistoryError, Windows, plan_windows
 
 SCHEDULES = ("adagrad", "adadelta")
 WEIGHTED_LOSSES = ("warp", "bpr")  # LightFM's warp-kos and logistic ignore sample weights
@@ -53,6 +58,46 @@ def default_params() -> dict[str, Any]:
         "w_lightfm": 0.1, "w_repeat": 1.0, "w_popularity": 0.1, "repeat_half_life_days": None,
         "cold_lightfm": 1.0,
     }
+
+
+# -- windows -----------------------------------------------------------------------------------
+MIN_PRODUCTS = 2
+
+
+def plan(transactions: pd.DataFrame, as_of: pd.Timestamp | str, features: FeatureSettings,
+         settings: RecommenderSettings) -> Windows:
+    """Windows of a recommender run; the twin's tuning needs training and validation days."""
+    products = history(transactions, as_of)
+    products = products.loc[products["quantity"] > 0, "product_id"].nunique()
+    if products < MIN_PRODUCTS:
+        raise InsufficientHistoryError(
+            f"recommender: the history before {pd.Timestamp(as_of).date()} has {products} "
+            f"product(s); ranking products needs at least {MIN_PRODUCTS}, so there is nothing "
+            f"to recommend (segmentation and churn do not need it)")
+    windows = plan_windows(
+        transactions, as_of, features.horizon_days, model="recommender",
+        needs_days=features.min_history_days + settings.min_validation_days,
+        needs_rule=(f"the twin's tuning needs features.min_history_days "
+                    f"({features.min_history_days}) of training history and "
+                    f"recommender.min_validation_days ({settings.min_validation_days}) of "
+                    f"validation before the holdout"),
+        min_holdout_days=features.min_holdout_days)
+    days = validation_days(windows, features, settings)
+    if days < settings.validation_days:
+        windows = windows.reduced(
+            f"recommender tuning validation shortened to {days} days (from "
+            f"{settings.validation_days}) to keep features.min_history_days "
+            f"({features.min_history_days}) of training history before it")
+    return windows
+
+
+def validation_days(windows: Windows, features: FeatureSettings,
+                    settings: RecommenderSettings) -> int:
+    """The tuning validation window: ``validation_days``, or what the history before the
+    holdout leaves after ``features.min_history_days`` of training history."""
+    before = int((windows.holdout_start - windows.first_purchase) / pd.Timedelta(days=1))
+    return max(settings.min_validation_days,
+               min(settings.validation_days, before - features.min_history_days))
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -249,8 +294,10 @@ class RecommenderObjective:
         self.settings = settings
         rows = np.flatnonzero(np.diff(truth.truth.indptr) > 0)
         if rows.size == 0:
-            raise ValueError(f"validation window from {inputs.as_of}: no known customer bought a "
-                             "known item; shorten recommender.validation_days")
+            raise InsufficientHistoryError(
+                f"recommender: no customer seen before {inputs.as_of.date()} bought a product "
+                f"seen before it in the tuning validation window after it; nothing to tune on "
+                f"(lower recommender.validation_days or use a later --as-of)")
         rng = np.random.default_rng(settings.seed)
         if rows.size > settings.max_eval_users:
             rows = np.sort(rng.choice(rows, settings.max_eval_users, replace=False))
@@ -306,12 +353,15 @@ def validation_split(
     customers: pd.DataFrame | None = None,
     products: pd.DataFrame | None = None,
     segments: pd.Series | None = None,
+    days: int | None = None,
 ) -> tuple[RecommenderInputs, Holdout]:
-    """Inputs before ``as_of - validation_days`` and the holdout of the last validation_days."""
-    cut = pd.Timestamp(as_of) - pd.Timedelta(days=settings.validation_days)
-    inputs = prepare(transactions, cut, features, settings, customers, products, segments)
-    truth = holdout(transactions, cut, settings.validation_days, inputs.data.user_ids,
-                    inputs.data.item_ids)
+    """Inputs before ``as_of - days`` and the purchases of the last ``days`` before ``as_of``
+    (``days``: ``settings.validation_days`` unless given)."""
+    days = settings.validation_days if days is None else days
+    cut = pd.Timestamp(as_of) - pd.Timedelta(days=days)
+    past = history(transactions, as_of)
+    inputs = prepare(past, cut, features, settings, customers, products, segments)
+    truth = holdout(past, cut, days, inputs.data.user_ids, inputs.data.item_ids)
     return inputs, truth
 
 
@@ -327,13 +377,15 @@ def tune(
     n_trials: int | None = None,
     timeout: float | None = None,
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+    days: int | None = None,
 ) -> dict[str, Any]:
-    """Optimise ``study`` (direction must be "maximize") on the validation split; return the
-    best parameters (LightFM + blend weights) for :func:`fit_recommender`."""
+    """Optimise ``study`` (direction must be "maximize") on the validation split of the
+    ``days`` (default ``settings.validation_days``) before ``as_of``; return the best parameters
+    (LightFM + blend weights) for :func:`fit_recommender`."""
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise ValueError("tune: the study must maximise validation precision@k")
     inputs, truth = validation_split(transactions, as_of, features, settings, customers,
-                                     products, segments)
+                                     products, segments, days)
     objective = RecommenderObjective(inputs, truth, settings, customers)
     study.optimize(objective, n_trials=settings.n_trials if n_trials is None else n_trials,
                    timeout=settings.timeout_s if timeout is None else timeout,
@@ -453,10 +505,12 @@ __all__ = [
     "evaluate",
     "fit_lightfm",
     "fit_recommender",
+    "plan",
     "prepare",
     "representations",
     "search_blend",
     "suggest_params",
     "tune",
+    "validation_days",
     "validation_split",
 ]

@@ -33,8 +33,9 @@ from sklearn.metrics import (
 )
 from threadpoolctl import threadpool_limits
 
-from configs.schema import SegmentationSettings
+from configs.schema import FeatureSettings, SegmentationSettings
 from models.segmentation_profile import name_segments, profile_segments
+from models.windows import Windows, plan_windows
 
 METRIC_NAMES = (
     "silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari", "k",
@@ -82,6 +83,8 @@ class SegmentationModel:
     centers: np.ndarray
     segment_names: tuple[str, ...]
     params: dict[str, Any] = field(default_factory=dict)
+    #: fit on features built from history before this date; None: unknown
+    as_of: pd.Timestamp | None = None
 
     @property
     def k(self) -> int:
@@ -103,6 +106,21 @@ class SegmentationModel:
         names = np.asarray(self.segment_names, dtype=object)[labels]
         return pd.DataFrame({"segment": labels.astype("int64"), "segment_name": names},
                             index=frame.index)
+
+
+# ------------------------------------------------------------------------------- windows
+
+
+def plan(transactions: pd.DataFrame, as_of: pd.Timestamp | str,
+         features: FeatureSettings) -> Windows:
+    """Windows of a segmentation run: the twin clusters the features at the holdout start and
+    is judged on the features at ``as_of`` (how well its segments still fit 90 days later)."""
+    return plan_windows(
+        transactions, as_of, features.horizon_days, model="segmentation",
+        needs_days=features.min_history_days,
+        needs_rule=(f"the twin's features need features.min_history_days "
+                    f"({features.min_history_days}) of history"),
+        min_holdout_days=features.min_holdout_days)
 
 
 # ---------------------------------------------------------------------------- transforms
@@ -219,8 +237,10 @@ def normalise_params(params: Mapping[str, Any], settings: SegmentationSettings
 
 
 def fit_segmentation(features: pd.DataFrame, params: Mapping[str, Any],
-                     settings: SegmentationSettings) -> SegmentationModel:
-    """Fit transform + k-means for one parameter set; names segments from their profile."""
+                     settings: SegmentationSettings,
+                     as_of: pd.Timestamp | None = None) -> SegmentationModel:
+    """Fit transform + k-means for one parameter set (on features as of ``as_of``); names
+    segments from their profile."""
     p = normalise_params(params, settings)
     columns = feature_columns(features, settings, p["category_mix"])
     log_columns = settings.log_columns if p["log"] else []
@@ -232,7 +252,7 @@ def fit_segmentation(features: pd.DataFrame, params: Mapping[str, Any],
     profile = profile_segments(features, labels, category_prefix=settings.category_prefix)
     names = dict(zip(profile.index, name_segments(profile), strict=True))
     seg_names = tuple(names.get(i, f"empty_{i}") for i in range(len(centers)))
-    return SegmentationModel(prep, centers, seg_names, dict(p))
+    return SegmentationModel(prep, centers, seg_names, dict(p), as_of)
 
 
 # ------------------------------------------------------------------------------ metrics

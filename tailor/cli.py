@@ -81,20 +81,28 @@ def data_generate(
     customers: Annotated[int | None, typer.Option(help="Number of customers.")] = None,
     products: Annotated[int | None, typer.Option(help="Number of products.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="retailer (default), or repeat-buying: one product bought repeatedly.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Generate a synthetic retailer with known truth (segments, churn times, tastes)."""
+    """Generate synthetic data with known truth: a retailer (segments, churn times, tastes)
+    or single-product repeat buying (who is still a customer)."""
     from tailor.data.generate import generate, write_generated
 
     settings = _settings(config, set_).generate
-    changes = {k: v for k, v in {"customers": customers, "products": products,
-                                  "seed": seed}.items() if v is not None}
+    if kind is not None and kind.replace("-", "_") not in ("retailer", "repeat_buying"):
+        raise _fail(f"--kind {kind!r}: expected retailer or repeat-buying")
+    changes = {k: v for k, v in {"customers": customers, "products": products, "seed": seed,
+                                  "kind": None if kind is None else kind.replace("-", "_")
+                                  }.items() if v is not None}
     settings = settings.model_copy(update=changes)
     data = generate(settings)
     write_generated(data, out)
     tx = data.dataset.transactions
-    typer.echo(f"wrote {len(tx):,} order lines, {data.dataset.customers.shape[0]:,} customers, "
+    people = data.dataset.customers
+    count = tx["customer_id"].nunique() if people is None else len(people)
+    typer.echo(f"wrote {len(tx):,} order lines, {count:,} customers, "
                f"{data.dataset.products.shape[0]:,} products to {out} (truth in {out / 'truth'})")
 
 
@@ -192,24 +200,40 @@ def train(
         help="Comma-separated: segmentation,recommender,churn.")] = (
         "segmentation,recommender,churn"),
     as_of: Annotated[str | None, typer.Option(
-        help="Scoring date (default: the day after the last transaction); the holdout is the "
-             "H days before it.")] = None,
+        help="Scoring date (default: the day after the last transaction). The registered "
+             "models are fit on all history before it; each is judged by a twin fit before "
+             "the H days before it (docs/windows.md).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Validate, then tune, fit, evaluate and register the chosen models (a Prefect flow)."""
+    """Validate, then tune, fit, evaluate and register the chosen models (a Prefect flow).
+
+    A model the data cannot train (too short a history, a single product) is skipped with a
+    one-line reason and the others train; the command fails only when none could."""
     _settings(config, set_)
     _quiet_services()
     from flows.train import train_models
+    from models.windows import InsufficientHistoryError
 
-    summary = train_models(str(data), str(out), [m.strip() for m in models.split(",") if m],
-                           as_of, [str(c) for c in config or []], list(set_ or []))
+    try:
+        summary = train_models(str(data), str(out),
+                               [m.strip() for m in models.split(",") if m], as_of,
+                               [str(c) for c in config or []], list(set_ or []))
+    except InsufficientHistoryError as exc:
+        raise _fail(f"tailor train: {exc}") from None
     _print_training(summary)
+    if summary["skipped"] and len(summary["skipped"]) == len(summary["models"]):
+        raise _fail("tailor train: no model could be trained on this data (reasons above)")
 
 
 def _print_training(summary: dict) -> None:
     typer.echo(f"\ntrained as of {summary['as_of']} (MLflow parent run {summary['parent_run_id']})")
+    for kind, reason in summary.get("skipped", {}).items():
+        reason = reason.removeprefix(f"{kind}: ")
+        typer.secho(f"  {kind:<13} skipped: {reason}", fg=typer.colors.YELLOW, err=True)
     for row in summary["models"]:
+        if row["model"] in summary.get("skipped", {}):
+            continue
         score = row["challenger"]
         shown = "n/a" if score is None else f"{score:.4f}"
         champ = "" if row["champion"] is None else (
@@ -388,16 +412,20 @@ def score_cmd(
     _settings(config, set_)
     _quiet_services()
     from flows.score import score_customers
+    from models.windows import InsufficientHistoryError
     from tasks.scoring import ScoreTargetError, parse_target
 
     try:
         parse_target(out)
     except ScoreTargetError as exc:
         raise _fail(str(exc)) from None
-    summary = score_customers(str(data), out, as_of, k, [str(c) for c in config or []],
-                              list(set_ or []),
-                              None if snapshot_dir is None else str(snapshot_dir),
-                              None if quarantine is None else str(quarantine))
+    try:
+        summary = score_customers(str(data), out, as_of, k, [str(c) for c in config or []],
+                                  list(set_ or []),
+                                  None if snapshot_dir is None else str(snapshot_dir),
+                                  None if quarantine is None else str(quarantine))
+    except InsufficientHistoryError as exc:
+        raise _fail(f"tailor score: {exc}") from None
     _print_scoring(summary)
 
 

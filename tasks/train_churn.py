@@ -1,9 +1,11 @@
-"""Train the churn / purchase-probability model: stacked cutoffs, Optuna, calibration, log.
+"""Train the churn / purchase-probability model: tune, judge the twin, fit the served model.
 
-Windows, for a scoring date ``as_of`` and horizon H: the holdout is customers active before
-``as_of - H`` labelled on ``[as_of - H, as_of)``; tuning, calibration and the threshold use only
-label windows that end by ``as_of - H``. The registered version is the refit evaluated on that
-holdout, so its metrics are an honest out-of-time measurement.
+Windows (:mod:`models.windows`, :mod:`models.churn_data`), for a scoring date ``as_of`` and
+horizon H: Optuna tunes inside the history before the holdout start S (out of time when it
+allows, customer-grouped folds otherwise); the twin (labelled cutoffs up to S - H) is judged
+on the customers active before S with labels from ``[S, as_of)`` beside the recency baseline
+(``holdout_*`` metrics); the served version, registered here, is trained on cutoffs up to
+``as_of - H`` and applied to features at the scoring date.
 """
 
 from __future__ import annotations
@@ -12,67 +14,76 @@ from collections.abc import Callable, Sequence
 
 import optuna
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from configs.schema import Settings
 from models.churn import (
     evaluate,
+    fit_churn_model,
+    fit_twin_and_served,
     permutation_importance_table,
     trials_frame,
     tune,
-    validate_and_refit,
 )
-from models.churn_data import cutoff_frame, prepare_churn_data
+from models.churn_data import ChurnData, plan_windows_for_churn, prepare_churn_data
 from models.churn_plots import importance_figure, reliability_figure, reliability_table
+from models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
 from tailor.data.dataset import Dataset
 from tasks.tracking import remaining_trials
-from tasks.training import TrackedTraining, TrainedModel, track_training
+from tasks.training import TrackedTraining, TrainedModel, track_training, training_task
+
+
+def churn_data(settings: Settings, clean: Dataset, windows: Windows) -> ChurnData:
+    return prepare_churn_data(clean.transactions, windows, settings.features, settings.churn,
+                              clean.customers, clean.products)
+
+
+def refit_twin(settings: Settings, data: ChurnData, params: dict, threshold: float):
+    """A configuration fit on the twin's cutoffs (what the gate compares)."""
+    return fit_churn_model(params, data.twin, settings.churn, threshold=threshold,
+                           as_of=data.windows.holdout_start)
 
 
 def fit_churn_run(
     settings: Settings,
-    clean: Dataset,
-    as_of: pd.Timestamp,
+    data: ChurnData,
     study: optuna.Study,
     callbacks: Sequence[Callable[..., None]] = (),
 ) -> TrainedModel:
-    """Tune, calibrate, refit, evaluate with the recency baseline, without tracking."""
-    cfg, feats = settings.churn, settings.features
-    horizon = feats.horizon_days
-    test_cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=horizon)
-    tx, customers, products = clean.transactions, clean.customers, clean.products
-    data = prepare_churn_data(tx, test_cutoff, feats, cfg, customers, products)
-    test = cutoff_frame(tx, test_cutoff, horizon, feats, cfg, customers, products)
+    """Tune, calibrate, judge the twin with the recency baseline, fit the served model."""
+    cfg = settings.churn
     params = tune(study, data, cfg, n_trials=remaining_trials(study, cfg.n_trials),
                   callbacks=callbacks)
-    fit = validate_and_refit(params, data, cfg)
-    model = fit.final
-    metrics = evaluate(model, test, cfg)
-    metrics |= {f"validation_{k}": v for k, v in fit.validation_metrics.items()}
-    y = test.labels.to_numpy()
-    probabilities = {"model": model.predict_proba(test.features),
-                     "recency alone": model.baseline_proba(test.features)}
-    importance = permutation_importance_table(model, test, cfg)
-    plan = data.plan
+    fit = fit_twin_and_served(params, data, cfg)
+    holdout = data.holdout
+    metrics = prefixed(evaluate(fit.twin, holdout, cfg), HOLDOUT_PREFIX)
+    metrics |= prefixed(fit.validation_metrics, VALIDATION_PREFIX)
+    metrics |= {"served_rows": float(len(data.served.labels)),
+                "served_churn_rate": float(data.served.labels.mean())}
+    y = holdout.labels.to_numpy()
+    probabilities = {"model": fit.twin.predict_proba(holdout.features),
+                     "recency alone": fit.twin.baseline_proba(holdout.features)}
+    importance = permutation_importance_table(fit.twin, holdout, cfg)
     return TrainedModel(
-        predictor=model,
-        params={**params, "test_cutoff": test_cutoff.date().isoformat(),
-                "validation_cutoff": plan.validation.date().isoformat(),
-                "train_cutoffs": ",".join(c.date().isoformat() for c in plan.train),
-                "refit_cutoffs": ",".join(c.date().isoformat() for c in plan.refit),
-                "horizon_days": horizon, "cost_ratio": cfg.cost_ratio,
+        predictor=fit.served,
+        twin=fit.twin,
+        windows=data.windows,
+        params={**params, "tuning": data.tuning.method,
+                "tuning_train_cutoffs": data.plans["tuning"].describe() or "none",
+                "twin_cutoffs": data.plans["twin"].describe(),
+                "served_cutoffs": data.plans["served"].describe(),
+                "threshold": fit.served.threshold, "cost_ratio": cfg.cost_ratio,
                 "n_trials": cfg.n_trials},
         metrics=metrics,
-        input_example=test.features[list(model.columns)].head(5).reset_index(drop=True),
-        figures={"reliability": reliability_figure(y, probabilities, cfg.reliability_bins),
-                 "feature_importance": importance_figure(importance)},
-        tables={"feature_importance": importance,
-                "reliability": reliability_table(y, probabilities["model"],
-                                                 cfg.reliability_bins),
+        input_example=holdout.features[list(fit.served.columns)].head(5).reset_index(drop=True),
+        figures={"holdout_reliability": reliability_figure(y, probabilities,
+                                                           cfg.reliability_bins),
+                 "holdout_feature_importance": importance_figure(importance)},
+        tables={"holdout_feature_importance": importance,
+                "holdout_reliability": reliability_table(y, probabilities["model"],
+                                                         cfg.reliability_bins),
                 "trials": trials_frame(study)},
-        datasets={"training": data.refit.features.reset_index(),
-                  "holdout": test.features.reset_index()},
+        datasets={"training": data.served.features.reset_index(),
+                  "holdout": holdout.features.reset_index()},
     )
 
 
@@ -85,10 +96,13 @@ def train_churn(
     parent_run_id: str | None = None,
 ) -> TrackedTraining:
     """One tracked training of the churn model with the recency baseline on the same holdout."""
+    windows = plan_windows_for_churn(clean.transactions, as_of, settings.features,
+                                     settings.churn)
+    data = churn_data(settings, clean, windows)  # data problems surface before the run opens
     return track_training(
         settings, "churn", run_name, fingerprint, settings.churn.seed,
-        lambda study, callbacks: fit_churn_run(settings, clean, as_of, study, callbacks),
+        lambda study, callbacks: fit_churn_run(settings, data, study, callbacks),
         study_direction="minimize", parent_run_id=parent_run_id)
 
 
-train_churn_task = task(name="train-churn", cache_policy=NO_CACHE)(train_churn)
+train_churn_task = training_task("churn", train_churn)

@@ -1,10 +1,10 @@
-"""Train the recommender: tune LightFM + blend on a validation window, score the holdout, log.
+"""Train the recommender: tune on the history before the holdout, judge the twin, fit the served.
 
-Time windows, for a scoring date ``as_of`` and horizon H: the model is fit on history before
-``as_of - H`` (Optuna validates on the ``validation_days`` before that), and evaluated with its
-baselines on ``[as_of - H, as_of)``. The registered version is that evaluated model, so its
-logged metrics are an honest out-of-time measurement and the champion/challenger gate can
-score any two versions on a window neither has seen.
+Windows (:mod:`models.windows`), for a scoring date ``as_of``: Optuna tunes LightFM and the
+blend inside the history before the holdout start S; the twin (those parameters, fit before S)
+is judged on ``[S, as_of)`` beside the popularity and repeat baselines (``holdout_*`` metrics);
+the served version, registered here, is the same configuration fit on all history before
+``as_of``, so its repeat, popularity and known-customer signals include the last H days.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from collections.abc import Callable, Sequence
 
 import optuna
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from configs.schema import Settings
-from models.recommender import evaluate, fit_recommender, tune
+from models.features import history
+from models.recommender import evaluate, fit_recommender, plan, tune, validation_days
 from models.recommender_plots import plot_precision_curve, plot_tuning_history, precision_curve
+from models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
 from tailor.data.dataset import Dataset
 from tasks.tracking import remaining_trials
-from tasks.training import TrackedTraining, TrainedModel, track_training
+from tasks.training import TrackedTraining, TrainedModel, track_training, training_task
 
 
 def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.DataFrame:
@@ -42,37 +42,54 @@ def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.Da
     return example
 
 
+def refit_twin(settings: Settings, clean: Dataset, windows: Windows, params: dict,
+               segments: pd.Series | None = None):
+    """A configuration fit on the history before the holdout (what the gate compares)."""
+    return fit_recommender(history(clean.transactions, windows.holdout_start),
+                           windows.holdout_start, settings.features, settings.recommender,
+                           params, clean.customers, clean.products, segments)
+
+
 def fit_recommender_run(
     settings: Settings,
     clean: Dataset,
-    as_of: pd.Timestamp,
+    windows: Windows,
     study: optuna.Study,
     callbacks: Sequence[Callable[..., None]] = (),
     segments: pd.Series | None = None,
 ) -> TrainedModel:
-    """Tune, fit, evaluate with baselines, without tracking: what one training run produces."""
+    """Tune, judge the twin with baselines, fit the served model, without tracking."""
     cfg, feats = settings.recommender, settings.features
-    horizon = feats.horizon_days
-    cutoff = pd.Timestamp(as_of) - pd.Timedelta(days=horizon)
-    tx, customers, products = clean.transactions, clean.customers, clean.products
-    params = tune(study, tx, cutoff, feats, cfg, customers, products, segments,
-                  n_trials=remaining_trials(study, cfg.n_trials), callbacks=callbacks)
-    model = fit_recommender(tx, cutoff, feats, cfg, params, customers, products, segments)
-    metrics = evaluate(model, tx, horizon, customers)
-    curve = precision_curve(model, tx, horizon, [1, 3, 5, 10, 20])
+    start, as_of = windows.holdout_start, windows.as_of
+    tx = history(clean.transactions, as_of)
+    customers, products = clean.customers, clean.products
+    days = validation_days(windows, feats, cfg)
+    params = tune(study, history(tx, start), start, feats, cfg, customers, products, segments,
+                  n_trials=remaining_trials(study, cfg.n_trials), callbacks=callbacks,
+                  days=days)
+    twin = refit_twin(settings, clean, windows, params, segments)
+    holdout = evaluate(twin, tx, windows.holdout_days, customers)
+    curve = precision_curve(twin, tx, windows.holdout_days, [1, 3, 5, 10, 20])
+    served = fit_recommender(tx, as_of, feats, cfg, params, customers, products, segments)
+    metrics = prefixed(holdout, HOLDOUT_PREFIX)
+    metrics[f"{VALIDATION_PREFIX}precision_at_{cfg.k}"] = float(study.best_value)
+    metrics |= {"served_customers": float(len(served.user_ids)),
+                "served_products": float(len(served.item_ids))}
     stamp = tx["timestamp"]
     return TrainedModel(
-        predictor=model,
-        params={**params, "cutoff": cutoff.date().isoformat(), "horizon_days": horizon,
-                "k": cfg.k, "exclude_purchased": cfg.exclude_purchased,
+        predictor=served,
+        twin=twin,
+        windows=windows,
+        params={**params, "validation_days": days, "k": cfg.k,
+                "exclude_purchased": cfg.exclude_purchased,
                 "interaction_weight": feats.interaction_weight, "n_trials": cfg.n_trials},
         metrics=metrics,
-        input_example=_input_example(pd.Index(model.user_ids), customers),
-        figures={"precision_at_k": plot_precision_curve(curve),
+        input_example=_input_example(pd.Index(served.user_ids), customers),
+        figures={"holdout_precision_at_k": plot_precision_curve(curve),
                  "tuning_history": plot_tuning_history(study)},
-        tables={"precision_at_k": curve},
-        datasets={"training_transactions": tx[stamp < cutoff],
-                  "holdout_transactions": tx[(stamp >= cutoff) & (stamp < as_of)]},
+        tables={"holdout_precision_at_k": curve},
+        datasets={"training_transactions": tx,
+                  "holdout_transactions": tx[stamp >= start]},
     )
 
 
@@ -86,11 +103,12 @@ def train_recommender(
     segments: pd.Series | None = None,
 ) -> TrackedTraining:
     """One tracked training of the hybrid recommender with popularity and repeat baselines."""
+    windows = plan(clean.transactions, as_of, settings.features, settings.recommender)
     return track_training(
         settings, "recommender", run_name, fingerprint, settings.recommender.seed,
-        lambda study, callbacks: fit_recommender_run(settings, clean, as_of, study, callbacks,
+        lambda study, callbacks: fit_recommender_run(settings, clean, windows, study, callbacks,
                                                      segments),
         parent_run_id=parent_run_id)
 
 
-train_recommender_task = task(name="train-recommender", cache_policy=NO_CACHE)(train_recommender)
+train_recommender_task = training_task("recommender", train_recommender)

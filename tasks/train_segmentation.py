@@ -1,4 +1,11 @@
-"""Train customer segmentation: tune k with Optuna, fit, profile, name, log and register."""
+"""Train customer segmentation: tune k on the twin's features, judge the twin later, fit served.
+
+Windows (:mod:`models.windows`), for a scoring date ``as_of``: Optuna chooses k and the
+transforms on the customer features at the holdout start S; the twin (those parameters fit on
+the features at S) is judged on the features at ``as_of`` (``holdout_*``: do its segments still
+fit 90 days later); the served version, registered here, is the same configuration fit on the
+features at ``as_of``, profiled and named for marketers.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +13,67 @@ from collections.abc import Callable, Sequence
 
 import optuna
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from configs.schema import Settings
+from models.features import customer_features
 from models.segmentation import (
     evaluate_segmentation,
     fit_segmentation,
+    objective_value,
+    plan,
     segment_profile,
     trials_frame,
     tune,
 )
 from models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
+from models.windows import HOLDOUT_PREFIX, Windows, prefixed
+from tailor.data.dataset import Dataset
 from tasks.tracking import remaining_trials
-from tasks.training import TrackedTraining, TrainedModel, track_training
+from tasks.training import TrackedTraining, TrainedModel, track_training, training_task
+
+OBJECTIVE = "objective"
+
+
+def features_at(settings: Settings, clean: Dataset, date: pd.Timestamp) -> pd.DataFrame:
+    return customer_features(clean.transactions, date, settings.features, clean.customers,
+                             clean.products)
+
+
+def refit_twin(settings: Settings, clean: Dataset, windows: Windows, params: dict):
+    """A configuration fit on the features at the holdout start (what the gate compares)."""
+    return fit_segmentation(features_at(settings, clean, windows.holdout_start), params,
+                            settings.segmentation, as_of=windows.holdout_start)
+
+
+def holdout_metrics(model, features: pd.DataFrame, settings: Settings) -> dict[str, float]:
+    """A twin's metrics on the features at as_of, and its objective (the gate's score)."""
+    metrics = evaluate_segmentation(model, features, settings.segmentation)
+    return metrics | {OBJECTIVE: objective_value(metrics, settings.segmentation)}
 
 
 def fit_segmentation_run(
     settings: Settings,
-    features: pd.DataFrame,
+    clean: Dataset,
+    windows: Windows,
     study: optuna.Study,
     callbacks: Sequence[Callable[..., None]] = (),
     truth: pd.Series | None = None,
 ) -> TrainedModel:
-    """Tune, fit, evaluate and describe, without tracking: what one training run produces."""
+    """Tune, judge the twin, fit, evaluate and describe the served model, without tracking."""
     cfg = settings.segmentation
-    params = tune(study, features, cfg, n_trials=remaining_trials(study, cfg.n_trials),
+    before = features_at(settings, clean, windows.holdout_start)
+    features = features_at(settings, clean, windows.as_of)
+    params = tune(study, before, cfg, n_trials=remaining_trials(study, cfg.n_trials),
                   callbacks=callbacks)
-    model = fit_segmentation(features, params, cfg)
+    twin = fit_segmentation(before, params, cfg, as_of=windows.holdout_start)
+    model = fit_segmentation(features, params, cfg, as_of=windows.as_of)
     metrics = evaluate_segmentation(model, features, cfg, truth=truth)
+    metrics |= prefixed(holdout_metrics(twin, features, settings), HOLDOUT_PREFIX)
     columns = list(model.feature_columns)
     return TrainedModel(
         predictor=model,
+        twin=twin,
+        windows=windows,
         params={**params, "features": ",".join(columns), "n_trials": cfg.n_trials,
                 "objective": cfg.objective, "customers": len(features)},
         metrics=metrics,
@@ -52,7 +88,8 @@ def fit_segmentation_run(
 
 def train_segmentation(
     settings: Settings,
-    features: pd.DataFrame,
+    clean: Dataset,
+    as_of: pd.Timestamp,
     run_name: str,
     fingerprint: str,
     parent_run_id: str | None = None,
@@ -62,12 +99,12 @@ def train_segmentation(
 
     ``truth`` (latent segments of generated data) adds ``ari_truth`` to the logged metrics.
     """
+    windows = plan(clean.transactions, as_of, settings.features)
     return track_training(
         settings, "segmentation", run_name, fingerprint, settings.segmentation.seed,
-        lambda study, callbacks: fit_segmentation_run(settings, features, study, callbacks,
+        lambda study, callbacks: fit_segmentation_run(settings, clean, windows, study, callbacks,
                                                       truth),
         parent_run_id=parent_run_id)
 
 
-train_segmentation_task = task(name="train-segmentation", cache_policy=NO_CACHE)(
-    train_segmentation)
+train_segmentation_task = training_task("segmentation", train_segmentation)

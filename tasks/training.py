@@ -16,17 +16,27 @@ import optuna
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from configs.schema import Settings
+from models.windows import InsufficientHistoryError, Windows
 from tasks import tracking
 from tasks.pyfunc import log_predictor
 
 
 @dataclass
 class TrainedModel:
-    """What a model module hands to tracking after tuning, fitting and evaluating."""
+    """What a model module hands to tracking after tuning, fitting and evaluating.
+
+    ``predictor`` is the served model (fit before ``windows.as_of``) and is registered;
+    ``twin`` is the same configuration fit before ``windows.holdout_start``, which produced the
+    ``holdout_*`` metrics and which the gate compares (kept in memory, not logged).
+    """
 
     predictor: Any
+    twin: Any
+    windows: Windows
     params: dict[str, Any]
     metrics: dict[str, float]
     input_example: pd.DataFrame
@@ -44,6 +54,16 @@ class TrackedTraining:
     model_uri: str
     version: str | None
     metrics: Mapping[str, float]
+    twin: Any = None
+    windows: Windows | None = None
+
+
+@dataclass(frozen=True)
+class SkippedTraining:
+    """A model the data cannot train (too short a history, a single product): why, in one line."""
+
+    kind: str
+    reason: str
 
 
 def _log_lineage(client: MlflowClient, run_id: str, datasets: Mapping[str, pd.DataFrame],
@@ -57,6 +77,22 @@ def _log_lineage(client: MlflowClient, run_id: str, datasets: Mapping[str, pd.Da
         inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=tags))
     if inputs:
         client.log_inputs(run_id, datasets=inputs)
+
+
+def training_task(kind: str, train: Callable[..., TrackedTraining]) -> Any:
+    """``train`` as a Prefect task that turns a data shortfall into a :class:`SkippedTraining`
+    (the flow trains the other models and reports the reason), never a traceback."""
+
+    def run(*args: Any, **kwargs: Any) -> TrackedTraining | SkippedTraining:
+        try:
+            return train(*args, **kwargs)
+        except InsufficientHistoryError as exc:
+            get_run_logger().warning("skipped %s: %s", kind, exc)
+            return SkippedTraining(kind, str(exc))
+
+    run.__name__ = run.__qualname__ = f"{train.__name__}_or_skip"
+    run.__doc__ = train.__doc__
+    return task(name=f"train-{kind}", cache_policy=NO_CACHE)(run)
 
 
 def track_training(
@@ -92,7 +128,7 @@ def track_training(
             study_direction, seed)
         logger = tracking.TrialRunLogger(client, experiment, run_id, kind)
         result = train(study, [logger])
-        tracking.log_params(client, run_id, result.params)
+        tracking.log_params(client, run_id, {**result.windows.params(), **result.params})
         tracking.log_metrics(client, run_id, result.metrics)
         _log_lineage(client, run_id, result.datasets, fingerprint)
         for name, figure in result.figures.items():
@@ -110,4 +146,4 @@ def track_training(
         tracking.end_run(client, run_id, ok=False)
         raise
     return TrackedTraining(kind, run_id, experiment, logged.model_uri, logged.version,
-                           result.metrics)
+                           result.metrics, result.twin, result.windows)

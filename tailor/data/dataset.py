@@ -25,3 +25,9 @@ class Dataset:
 
     def table(self, name: str) -> pd.DataFrame | None:
         return getattr(self, name)
+
+    def before(self, as_of: pd.Timestamp) -> Dataset:
+        """The same data set with only the transactions strictly before ``as_of``."""
+        tx = self.transactions
+        return Dataset(tx.loc[tx["timestamp"] < as_of], self.customers, self.products,
+                       dict(self.sources))

@@ -82,9 +82,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     features = customer_features(data.transactions, as_of, settings.features,
                                  customers=data.customers, products=data.products)
     client = client_for(settings.tracking)
-    for result in (train_segmentation(settings, features, "seg", "fp"),
-                   train_recommender(settings, data, as_of, "rec", "fp"),
-                   train_churn(settings, data, as_of, "churn", "fp")):
+    # trained a few weeks before the snapshot (weekly retrain, daily scoring): customers who
+    # first bought since then are in the snapshot but new to the recommender (cold start)
+    trained_as_of = as_of - pd.Timedelta(days=21)
+    for result in (train_segmentation(settings, data, trained_as_of, "seg", "fp"),
+                   train_recommender(settings, data, trained_as_of, "rec", "fp"),
+                   train_churn(settings, data, trained_as_of, "churn", "fp")):
         registry.promote(client, result.kind, result.version, actor="test", reason="setup")
     write_snapshot(root / "snapshot", features, data.customers,
                    {"as_of": as_of.date().isoformat(), "customers": len(features)})

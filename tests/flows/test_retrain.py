@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from configs import load_settings
 from flows.train import train_models
-from models.churn_data import ChurnDataError
+from models.segmentation import SegmentationError
 from tailor.data.generate import generate, write_generated
 from tasks import registry
 
@@ -75,16 +75,27 @@ def test_successive_retrains_gate_failures_and_rollback(world: dict) -> None:
     assert not row["promoted"] and "does not beat" in row["reason"]
     assert _aliases(client)["recommender"] == ("1", "3")
 
-    # 4. A run that fails midway (churn cannot be trained) leaves every alias as it was,
-    #    even though segmentation finished and registered a version.
+    # 4. A run that fails midway (segmentation is configured on a column that does not exist)
+    #    leaves every alias as it was, even though the recommender finished and registered a
+    #    version.
     before = _aliases(client)
-    with pytest.raises(ChurnDataError):
-        _train(world, "churn.min_history_days=3000", models=["segmentation", "churn"])
+    with pytest.raises(SegmentationError, match="no_such_column"):
+        _train(world, "segmentation.features=[no_such_column]",
+               models=["recommender", "segmentation"])
     assert _aliases(client) == before
     failed = client.search_runs(
         [client.get_experiment_by_name("tailor-retrain").experiment_id],
         order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert failed.info.status == "FAILED"
+
+    # 4b. A model the data cannot train is skipped with its reason; the others train and gate.
+    short = _train(world, "churn.min_history_days=3000", models=["segmentation", "churn"])
+    assert set(short["skipped"]) == {"churn"}
+    assert "churn.min_history_days (3000)" in short["skipped"]["churn"]
+    rows = {row["model"]: row for row in short["models"]}
+    assert rows["churn"]["version"] is None and rows["churn"]["reason"].startswith("skipped")
+    assert rows["segmentation"]["version"] == "3"
+    assert _aliases(client)["churn"] == before["churn"]
 
     # 5. Manual promotion and rollback move the alias with the same audit record.
     registry.promote(client, "tailor-churn", "2", actor="test", reason="manual check")

@@ -63,7 +63,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     as_of = default_as_of(clean.transactions)
     features = customer_features(clean.transactions, as_of, settings.features,
                                  clean.customers, clean.products)
-    train_segmentation(settings, features, "seg", "fp")
+    train_segmentation(settings, clean, as_of, "seg", "fp")
     train_recommender(settings, clean, as_of, "rec", "fp")
     train_churn(settings, clean, as_of, "churn", "fp")
     client = client_for(settings.tracking)
@@ -166,6 +166,22 @@ def test_missing_champions_leave_their_columns_empty(trained: Trained, tmp_path:
     # segment rules cannot match without segments: only churn, tenure and the default decide
     assert set(scores["next_best_action"]) <= {"retention_offer", "win_back", "onboarding",
                                                "nurture"}
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_scoring_before_the_champions_fit_date_is_refused(trained: Trained,
+                                                         tmp_path: Path) -> None:
+    """Champions fit on history up to D have seen what happened after an earlier date."""
+    out = tmp_path / "scores.parquet"
+    args = ["score", "--data", str(trained.data), "--out", str(out), "--as-of", "2023-06-01",
+            "--snapshot-dir", str(tmp_path / "snap")]
+    for item in trained.overrides:
+        args += ["--set", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "cannot score as of 2023-06-01" in result.output
+    assert "--as-of 2023-06-01" in result.output and "Traceback" not in result.output
+    assert not out.exists()
 
 
 @pytest.mark.usefixtures("prefect_harness")

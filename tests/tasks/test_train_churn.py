@@ -27,11 +27,19 @@ def test_tracked_churn_run(store: Path, tmp_path: Path, small_retailer: Generate
     metrics = run.data.metrics
     for key in ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile",
                 "baseline_recency_roc_auc", "threshold"):
-        assert key in metrics, key
-    assert metrics["roc_auc"] > 0.75
-    assert metrics["brier"] < metrics["baseline_rate_brier"]
+        assert f"holdout_{key}" in metrics, key
+        assert key not in metrics, f"{key}: every quality figure says which window it is on"
+    for key in ("roc_auc", "log_loss", "threshold"):
+        assert f"validation_{key}" in metrics, key
+    assert metrics["holdout_roc_auc"] > 0.75
+    assert metrics["holdout_brier"] < metrics["holdout_baseline_rate_brier"]
+    params = run.data.params
+    assert params["holdout_start"] == (as_of - pd.Timedelta(days=90)).date().isoformat()
+    served_cutoffs = params["served_cutoffs"].split(",")
+    assert served_cutoffs[0] == params["holdout_start"]  # the newest complete label window
+    assert max(params["twin_cutoffs"].split(",")) < params["holdout_start"]
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
-    assert {"plots/reliability.png", "plots/feature_importance.png"} <= plots
+    assert {"plots/holdout_reliability.png", "plots/holdout_feature_importance.png"} <= plots
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == 3

@@ -1,4 +1,5 @@
-"""Tracked recommender training: holdout metrics with baselines, a loadable pyfunc version."""
+"""Tracked recommender training: the twin's holdout metrics with baselines, the served model
+fit on all history, a loadable pyfunc version."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mlflow import MlflowClient
 
 from models.features import default_as_of
 from tailor.data.generate import GeneratedData
+from tasks.pyfunc import load_predictor
 from tasks.tracking import client_for, tracking_uri
 from tasks.train_recommender import train_recommender
 
@@ -28,9 +30,21 @@ def test_tracked_recommender_run(store: Path, tmp_path: Path,
     for key in ("precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10", "auc",
                 "catalogue_coverage", "baseline_popularity_precision_at_10",
                 "baseline_repeat_precision_at_10", "cold_precision_at_10"):
-        assert key in metrics, key
-    assert metrics["precision_at_10"] > metrics["baseline_popularity_precision_at_10"]
-    assert run.data.params["cutoff"] == (as_of - pd.Timedelta(days=90)).date().isoformat()
+        assert f"holdout_{key}" in metrics, key
+        assert key not in metrics, f"{key}: every quality figure says which window it is on"
+    assert "validation_precision_at_10" in metrics
+    assert (metrics["holdout_precision_at_10"]
+            > metrics["holdout_baseline_popularity_precision_at_10"])
+    holdout_start = as_of - pd.Timedelta(days=90)
+    assert run.data.params["holdout_start"] == holdout_start.date().isoformat()
+    assert run.data.params["as_of"] == as_of.date().isoformat()
+    # the twin was fit before the holdout; the registered (served) model on everything before
+    assert result.twin.as_of == holdout_start and result.windows.as_of == as_of
+    served = load_predictor(client, "tailor-recommender", result.version)
+    assert served.as_of == as_of
+    recent = clean.transactions[clean.transactions["timestamp"] >= holdout_start]
+    newcomers = set(recent["customer_id"]) - set(result.twin.user_ids)
+    assert newcomers and served.known(list(newcomers)).all()
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
+from models.features import default_as_of
 from tailor.data.generate import GeneratedData
 from tasks.registry import model_uri
 from tasks.tracking import client_for, tracking_uri
@@ -20,15 +21,21 @@ def test_tracked_segmentation_run(store: Path, tmp_path: Path, small_features: p
     settings = tracked_settings(store, "segmentation.n_trials=4", "segmentation.k_min=3",
                                 "segmentation.k_max=7", "segmentation.stability_resamples=3")
     truth = small_retailer.truth["customers"].set_index("customer_id")["segment"]
-    result = train_segmentation(settings, small_features, "seg-test", "fp0", truth=truth)
+    clean = small_retailer.dataset
+    as_of = default_as_of(clean.transactions)
+    result = train_segmentation(settings, clean, as_of, "seg-test", "fp0", truth=truth)
     client: MlflowClient = client_for(settings.tracking)
 
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["tailor.data_fingerprint"] == "fp0"
     for key in ("silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari",
-                "baseline_rfm_grid_silhouette", "ari_truth"):
+                "baseline_rfm_grid_silhouette", "ari_truth", "holdout_silhouette",
+                "holdout_objective"):
         assert key in run.data.metrics, key
+    # the twin clustered the features 90 days earlier; the served model those at as_of
+    assert result.twin.as_of == as_of - pd.Timedelta(days=90)
+    assert run.data.params["customers"] == str(len(small_features))
     assert 0.0 <= run.data.metrics["ari_truth"] <= 1.0  # quality: tests/models
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
@@ -49,7 +56,7 @@ def test_tracked_segmentation_run(store: Path, tmp_path: Path, small_features: p
     assert fresh["segment_name"].str.len().min() > 0
 
     # Same study name: the re-run resumes (no trials owed), same data gives the same metrics.
-    again = train_segmentation(settings, small_features, "seg-test", "fp0", truth=truth)
+    again = train_segmentation(settings, clean, as_of, "seg-test", "fp0", truth=truth)
     children_again = client.search_runs([result.experiment_id],
                                         f"tags.mlflow.parentRunId = '{again.run_id}'")
     assert children_again == []

@@ -1,0 +1,96 @@
+"""The gate's fairness rule with a planted leak: a model that has seen the holdout cannot win
+because of it.
+
+The leak is real, not mocked: the champion is a served version fit on all history before the
+data's end. A backtest retrain as of 60 days earlier asks the gate to compare it with a
+challenger on a holdout that lies inside the champion's training history. Scored as an
+artifact, the champion would remember those purchases; the gate instead refits its
+configuration on the challenger's training history and scores that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models import holdout
+from models.churn import evaluate
+from models.features import default_as_of, history
+from tailor.data.generate import GeneratedData
+from tasks import registry
+from tasks.gate import evaluate_gate, refit_before_holdout
+from tasks.pyfunc import load_predictor
+from tasks.tracking import client_for
+from tasks.train_churn import churn_data, train_churn
+from tasks.train_recommender import train_recommender
+from tasks.training import TrackedTraining
+
+from .conftest import tracked_settings
+
+DAY = pd.Timedelta(days=1)
+TINY = ["recommender.n_trials=2", "recommender.max_epochs=3", "recommender.max_eval_users=200",
+        "churn.n_trials=2", "churn.families=[logistic]", "churn.importance_repeats=1"]
+TRAIN = {"recommender": train_recommender, "churn": train_churn}
+
+
+def _leaky_score(kind: str, model: object, challenger: TrackedTraining, clean, settings
+                 ) -> float:
+    """What the champion artifact itself would score on the challenger's holdout."""
+    windows = challenger.windows
+    assert windows is not None
+    tx = history(clean.transactions, windows.as_of)
+    if kind == "recommender":
+        scores, _ = holdout.recommender_precision({"m": model}, tx, windows.holdout_start,
+                                                  windows.holdout_days, settings.recommender.k)
+        return scores["m"]
+    return evaluate(model, churn_data(settings, clean, windows).holdout,
+                    settings.churn)["roc_auc"]
+
+
+# The recommender remembers the holdout's purchases in its repeat signal: a wide gain. A
+# logistic churn model trained on the holdout's own labels gains little, but still gains.
+@pytest.mark.parametrize(("kind", "leak_gain"), [("recommender", 0.02), ("churn", 0.0)])
+def test_a_champion_that_has_seen_the_holdout_cannot_win_by_it(
+        kind: str, leak_gain: float, tmp_path: Path, small_retailer: GeneratedData) -> None:
+    settings = tracked_settings(tmp_path, *TINY)
+    client = client_for(settings.tracking)
+    clean = small_retailer.dataset
+    end = default_as_of(clean.transactions)
+    first = TRAIN[kind](settings, clean, end, "latest", "fp")
+    registry.promote(client, kind, first.version, actor="test", reason="leaky champion")
+    champion = load_predictor(client, f"tailor-{kind}", first.version)
+    backtest = TRAIN[kind](settings, clean, end - 60 * DAY, "backtest", "fp")
+    assert backtest.windows is not None and champion.as_of > backtest.windows.holdout_start
+
+    decision = evaluate_gate.fn(kind, backtest, clean, settings)
+    leaky = _leaky_score(kind, champion, backtest, clean, settings)
+    refit = refit_before_holdout(kind, champion, clean, backtest.windows, settings)
+    honest = _leaky_score(kind, refit, backtest, clean, settings)
+    assert refit.as_of == backtest.windows.holdout_start
+    assert decision.champion_version == first.version
+    assert decision.champion_score == pytest.approx(honest)
+    assert leaky > honest + leak_gain, (leaky, honest)
+    assert decision.challenger_score == pytest.approx(
+        backtest.metrics[f"holdout_{'precision_at_10' if kind == 'recommender' else 'roc_auc'}"],
+        abs=1e-9 if kind == "churn" else 0.02)
+
+
+def test_a_challenger_twin_that_has_seen_the_holdout_is_refit(
+        tmp_path: Path, small_retailer: GeneratedData) -> None:
+    settings = tracked_settings(tmp_path, *TINY)
+    clean = small_retailer.dataset
+    end = default_as_of(clean.transactions)
+    trained = train_recommender(settings, clean, end, "run", "fp")
+    served = load_predictor(client_for(settings.tracking), "tailor-recommender",
+                            trained.version)
+    # the served model in the twin's place: it has seen the whole holdout
+    leaky = TrackedTraining(trained.kind, trained.run_id, trained.experiment_id,
+                            trained.model_uri, trained.version, trained.metrics, served,
+                            trained.windows)
+    honest = evaluate_gate.fn("recommender", trained, clean, settings)
+    guarded = evaluate_gate.fn("recommender", leaky, clean, settings)
+    assert guarded.challenger_score == pytest.approx(honest.challenger_score)
+    assert _leaky_score("recommender", served, trained, clean, settings) > (
+        honest.challenger_score + 0.02)
