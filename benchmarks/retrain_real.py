@@ -1,10 +1,11 @@
 """Benchmark: the retrain flow on real Online Retail vs the same training functions called bare.
 
 Both sides train the three models with the configured trials (default 20 each) as of the day
-after the last transaction (holdout = the 90 days before it) and run the models concurrently in
-three threads, as the flow does:
+after the last transaction (each tuned and judged by a twin on the 90 days before it, the
+served model fit on all history) and run the models concurrently in three threads, as the flow
+does:
 
-- bare: ``fit_*_run`` with in-memory Optuna studies, no Prefect, no MLflow;
+- bare: the windows, ``fit_*_run`` with in-memory Optuna studies, no Prefect, no MLflow;
 - flow: the ``train-models`` Prefect flow (temporary local API) with a fresh sqlite MLflow
   store and Optuna storage, child runs per trial, artifacts, registry versions and the gate.
 
@@ -24,11 +25,14 @@ from pathlib import Path
 import optuna
 
 from configs import load_settings
-from models.features import customer_features, default_as_of
+from models.churn_data import plan_windows_for_churn
+from models.features import default_as_of
+from models.recommender import plan as recommender_windows
+from models.segmentation import plan as segmentation_windows
 from tailor.data.importers.online_retail import import_online_retail
 from tailor.data.io import write_dataset
 from tailor.data.validate import validate_dataset
-from tasks.train_churn import fit_churn_run
+from tasks.train_churn import churn_data, fit_churn_run
 from tasks.train_recommender import fit_recommender_run
 from tasks.train_segmentation import fit_segmentation_run
 
@@ -43,17 +47,21 @@ def _bare(settings, clean, as_of) -> dict[str, float]:  # type: ignore[no-untype
                                    pruner=optuna.pruners.MedianPruner(n_warmup_steps=2))
 
     def segmentation() -> float:
-        features = customer_features(clean.transactions, as_of, settings.features,
-                                     clean.customers, clean.products)
-        run = fit_segmentation_run(settings, features, study("maximize", 42))
-        return run.metrics["silhouette"]
+        windows = segmentation_windows(clean.transactions, as_of, settings.features)
+        run = fit_segmentation_run(settings, clean, windows, study("maximize", 42))
+        return run.metrics["holdout_objective"]
 
     def recommender() -> float:
-        run = fit_recommender_run(settings, clean, as_of, study("maximize", 42))
-        return run.metrics[f"precision_at_{settings.recommender.k}"]
+        windows = recommender_windows(clean.transactions, as_of, settings.features,
+                                      settings.recommender)
+        run = fit_recommender_run(settings, clean, windows, study("maximize", 42))
+        return run.metrics[f"holdout_precision_at_{settings.recommender.k}"]
 
     def churn() -> float:
-        return fit_churn_run(settings, clean, as_of, study("minimize", 42)).metrics["roc_auc"]
+        windows = plan_windows_for_churn(clean.transactions, as_of, settings.features,
+                                         settings.churn)
+        data = churn_data(settings, clean, windows)
+        return fit_churn_run(settings, data, study("minimize", 42)).metrics["holdout_roc_auc"]
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(fn) for name, fn in
