@@ -44,6 +44,10 @@ class InsufficientHistoryError(ValueError):
     """
 
 
+class ScoringDateError(ValueError):
+    """A scoring date before a model's fit date: the model has seen what came after it."""
+
+
 def _date(stamp: pd.Timestamp) -> str:
     return stamp.date().isoformat()
 
@@ -91,7 +95,7 @@ def check_scoring_date(predictors: Mapping[str, object], as_of: pd.Timestamp) ->
     if late:
         shown = ", ".join(f"{kind} (history before {_date(until)})"
                           for kind, until in late.items())
-        raise InsufficientHistoryError(
+        raise ScoringDateError(
             f"cannot score as of {_date(as_of)}: the champion(s) {shown} were fit on purchases "
             f"made after that date; train with --as-of {_date(as_of)} first, or score as of "
             f"{_date(max(late.values()))} or later")
@@ -142,6 +146,7 @@ def plan_windows(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_
     return windows
 
 
-__all__ = ["HOLDOUT_PREFIX", "VALIDATION_PREFIX", "InsufficientHistoryError", "Windows",
+__all__ = ["HOLDOUT_PREFIX", "VALIDATION_PREFIX", "InsufficientHistoryError",
+           "ScoringDateError", "Windows",
            "check_as_of", "check_scoring_date", "first_purchase", "fit_until", "plan_windows",
            "prefixed"]

@@ -412,7 +412,7 @@ def score_cmd(
     _settings(config, set_)
     _quiet_services()
     from flows.score import score_customers
-    from models.windows import InsufficientHistoryError
+    from models.windows import InsufficientHistoryError, ScoringDateError
     from tasks.scoring import ScoreTargetError, parse_target
 
     try:
@@ -424,7 +424,7 @@ def score_cmd(
                                   list(set_ or []),
                                   None if snapshot_dir is None else str(snapshot_dir),
                                   None if quarantine is None else str(quarantine))
-    except InsufficientHistoryError as exc:
+    except (InsufficientHistoryError, ScoringDateError) as exc:
         raise _fail(f"tailor score: {exc}") from None
     _print_scoring(summary)
 
