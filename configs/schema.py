@@ -77,7 +77,9 @@ class SegmentationSettings(_Section):
 
     k_min: int = Field(3, ge=2)
     k_max: int = Field(10, ge=2)
-    n_trials: int = Field(20, ge=1)
+    n_trials: int = Field(20, ge=1, description="TPE draws when the space exceeds exhaustive_limit")
+    exhaustive_limit: int = Field(
+        64, ge=0, description="try every point of a search space this small (0: always TPE)")
     timeout_s: float | None = Field(None, gt=0)
     seed: int = 42
     features: list[str] = Field(

@@ -399,15 +399,46 @@ def new_study(settings: SegmentationSettings, **kwargs: Any) -> optuna.Study:
     return optuna.create_study(direction="maximize", **kwargs)
 
 
+def search_grid(settings: SegmentationSettings, has_categories: bool) -> list[dict[str, Any]]:
+    """Every point of the (all-categorical) search space of :func:`suggest_params`."""
+    axes: dict[str, list[Any]] = {
+        "k": list(range(settings.k_min, settings.k_max + 1)),
+        "log": list(settings.log_choices),
+        "clip_quantile": list(settings.clip_quantile_choices),
+    }
+    if has_categories:
+        axes["category_mix"] = list(settings.category_mix_choices)
+    points: list[dict[str, Any]] = [{}]
+    for name, values in axes.items():
+        points = [{**p, name: v} for p in points for v in values]
+    return points
+
+
 def tune(study: optuna.Study, features: pd.DataFrame, settings: SegmentationSettings,
          n_trials: int | None = None, timeout: float | None = None,
          callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()
          ) -> dict[str, Any]:
-    """Run trials on the caller's study; return the best (normalised) parameters."""
-    study.optimize(SegmentationObjective(features, settings),
-                   n_trials=settings.n_trials if n_trials is None else n_trials,
-                   timeout=settings.timeout_s if timeout is None else timeout,
-                   callbacks=list(callbacks))
+    """Run trials on the caller's study; return the best (normalised) parameters.
+
+    When the whole space has at most ``settings.exhaustive_limit`` points, every point not yet
+    in the study is tried (``n_trials`` is then ignored): with 20 TPE draws over 32 points the
+    study sometimes missed the best corner (product-path ARI 0.13 instead of 0.89 on generated
+    data, see docs/benchmarks.md). Larger spaces are sampled with ``n_trials`` draws.
+    """
+    objective = SegmentationObjective(features, settings)
+    grid = search_grid(settings, objective.has_categories)
+    if len(grid) <= settings.exhaustive_limit:
+        done = [t.params for t in study.trials if t.state.is_finished()]
+        missing = [p for p in grid if p not in done]
+        for point in missing:
+            study.enqueue_trial(point)
+        n_trials = len(missing)
+    elif n_trials is None:
+        n_trials = settings.n_trials
+    if n_trials:
+        study.optimize(objective, n_trials=n_trials,
+                       timeout=settings.timeout_s if timeout is None else timeout,
+                       callbacks=list(callbacks))
     return normalise_params(study.best_params, settings)
 
 

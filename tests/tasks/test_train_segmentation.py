@@ -18,7 +18,8 @@ from .conftest import predict_in_fresh_process, tracked_settings
 
 def test_tracked_segmentation_run(store: Path, tmp_path: Path, small_features: pd.DataFrame,
                                   small_retailer: GeneratedData) -> None:
-    settings = tracked_settings(store, "segmentation.n_trials=4", "segmentation.k_min=3",
+    settings = tracked_settings(store, "segmentation.n_trials=4", "segmentation.exhaustive_limit=0",
+                                "segmentation.k_min=3",
                                 "segmentation.k_max=7", "segmentation.stability_resamples=3")
     truth = small_retailer.truth["customers"].set_index("customer_id")["segment"]
     clean = small_retailer.dataset
