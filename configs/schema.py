@@ -73,7 +73,7 @@ class GenerateSettings(_Section):
 
 
 class SegmentationSettings(_Section):
-    """K-means segmentation: features, k range and tuning budget (issue 3)."""
+    """K-means segmentation: features, k range and tuning budget."""
 
     k_min: int = Field(3, ge=2)
     k_max: int = Field(10, ge=2)
@@ -128,7 +128,7 @@ class SegmentationSettings(_Section):
 
 
 class RecommenderSettings(_Section):
-    """LightFM hybrid recommender and its blend with repeat purchases (issue 3)."""
+    """LightFM hybrid recommender and its blend with repeat purchases."""
 
     k: int = Field(10, ge=1)
     n_trials: int = Field(20, ge=1)
@@ -160,10 +160,23 @@ class RecommenderSettings(_Section):
     )
     max_eval_users: int = Field(3_000, ge=10, description="validation users sampled per trial")
     num_threads: int = Field(1, ge=1, description="LightFM threads (1 = deterministic)")
+    ranker: bool | Literal["auto"] = Field(
+        True, description="rank candidates with LambdaMART (models/recommender_ranker.py): "
+                          "true, false, or auto (only when it beats the blend on the tuning "
+                          "validation, which is one noisy window on short history)")
+    ranker_windows: int = Field(2, ge=1, description="label windows the ranker is trained on")
+    ranker_step_days: int = Field(30, ge=1, description="days between the ranker's windows")
+    ranker_trees: int = Field(300, ge=1)
+    ranker_leaves: int = Field(7, ge=2)
+    candidates_popular: int = Field(50, ge=0, description="best sellers added as candidates")
+    candidates_neighbours: int = Field(30, ge=0, description="co-purchase candidates")
+    max_own_candidates: int = Field(300, ge=1, description="own products kept as candidates")
+    ranked_per_customer: int = Field(
+        100, ge=1, description="ranked candidates stored per known customer (>= serving.max_k)")
 
 
 class ChurnSettings(_Section):
-    """Purchase-probability / churn model (issue 3). The horizon is features.horizon_days."""
+    """Purchase-probability / churn model. The horizon is features.horizon_days."""
 
     n_trials: int = Field(20, ge=1)
     timeout_s: float | None = Field(None, gt=0)
@@ -191,6 +204,10 @@ class ChurnSettings(_Section):
     cost_ratio: float = Field(
         3.0, gt=0, description="cost of a missed churner / cost of a wasted retention offer"
     )
+    btyd_weights: list[float] = Field(
+        default_factory=lambda: [1.0, 0.75, 0.5, 0.25, 0.0], min_length=1,
+        description="weights of the model against BG/NBD's P(no purchase) tried on the tuning "
+                    "validation ([1.0]: no BG/NBD)")
     use_attributes: bool = Field(True, description="use attr_* customer columns (one-hot)")
     use_category_shares: bool = Field(
         False, description="use cat_share_* columns (their set can change between cutoffs)"
@@ -198,6 +215,13 @@ class ChurnSettings(_Section):
     max_attribute_levels: int = Field(20, ge=1, description="one-hot levels per attribute")
     importance_repeats: int = Field(5, ge=1, description="permutation-importance repeats")
     reliability_bins: int = Field(10, ge=2)
+
+    @field_validator("btyd_weights")
+    @classmethod
+    def _weights_in_unit_interval(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 <= w <= 1.0 for w in value):
+            raise ValueError("every weight must be in [0, 1]")
+        return value
 
 
 class TrackingSettings(_Section):

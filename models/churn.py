@@ -39,6 +39,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from configs.schema import ChurnSettings
+from models import btyd
+from models.btyd import BgNbd
 from models.churn_data import CUSTOMER_ID, OUT_OF_TIME, ChurnData, ChurnFrame, TuningSplit
 from models.churn_pipeline import (
     GRADIENT_BOOSTING,
@@ -50,13 +52,15 @@ from models.churn_pipeline import (
 
 PROBABILITY = "churn_probability"
 METRIC_NAMES = (
-    "roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "threshold",
+    "roc_auc", "pr_auc", "brier", "log_loss", "expected_calibration_error", "lift_top_decile",
+    "threshold",
     "precision_at_threshold", "recall_at_threshold", "flagged_share", "expected_cost",
     "churn_rate", "n_customers",
 )
 BASELINE_RECENCY_PREFIX = "baseline_recency_"
 BASELINE_RATE_PREFIX = "baseline_rate_"
 NO_CALIBRATION = "none"
+ECE_BINS = 10
 
 
 class ChurnModelError(ValueError):
@@ -81,6 +85,11 @@ class ChurnModel:
     trained_cutoffs: tuple[pd.Timestamp, ...]
     #: fit on history before this date (every label window ends by it); None: unknown
     as_of: pd.Timestamp | None = None
+    #: BG/NBD fitted on the customers' histories before ``as_of``; its P(no purchase in
+    #: ``horizon_days``) is blended in with weight ``1 - model_weight`` (see models.btyd)
+    btyd: BgNbd | None = None
+    model_weight: float = 1.0
+    horizon_days: int = 90
 
     def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.columns if c not in frame.columns]
@@ -98,12 +107,20 @@ class ChurnModel:
                     f"{frame.index[bad.to_numpy()][0]!r} ({int(bad.sum())} row(s))")
         return x
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Churn probability per row of ``frame`` (float64 array)."""
+    def model_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """The supervised model's probability alone (no BG/NBD blend)."""
         if frame.empty:
             return np.zeros(0)
         with threadpool_limits(limits=1):
             return self.estimator.predict_proba(self._checked(frame))[:, 1]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Churn probability per row of ``frame`` (float64 array)."""
+        p = self.model_proba(frame)
+        if self.btyd is None or self.model_weight >= 1.0 or frame.empty:
+            return p
+        q = self.btyd.p_no_purchase(btyd.summary(frame), self.horizon_days)
+        return self.model_weight * p + (1.0 - self.model_weight) * q
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row per input row (same index): ``churn_probability`` in [0, 1]."""
@@ -303,17 +320,62 @@ def with_threshold(model: ChurnModel, threshold: float) -> ChurnModel:
     return replace(model, threshold=float(threshold))
 
 
+def validation_btyd(split: TuningSplit, horizon_days: int) -> np.ndarray:
+    """BG/NBD's P(no purchase in H) for the rows :func:`validation_predictions` scores, fitted
+    per cutoff on the histories before it (no labels needed)."""
+    frame = split.validation if split.method == OUT_OF_TIME else split.train
+    assert frame is not None
+    q = np.empty(len(frame.labels))
+    cutoffs = frame.features.index.get_level_values("cutoff")
+    for cutoff in frame.cutoffs:
+        rows = np.flatnonzero(cutoffs == cutoff)
+        summary = btyd.summary(frame.features.iloc[rows])
+        q[rows] = btyd.fit_bgnbd(summary).p_no_purchase(summary, horizon_days)
+    return q
+
+
+def choose_model_weight(labels: np.ndarray, model: np.ndarray, baseline: np.ndarray,
+                        weights: Sequence[float]) -> float:
+    """The weight of the model against BG/NBD with the lowest log loss (ties: more model)."""
+    best, loss = 1.0, np.inf
+    for weight in sorted(weights, reverse=True):
+        p = np.clip(weight * model + (1.0 - weight) * baseline, 1e-9, 1 - 1e-9)
+        value = log_loss(labels, p, labels=[0, 1])
+        if value < loss - 1e-12:
+            best, loss = float(weight), value
+    return best
+
+
+def with_btyd(model: ChurnModel, features: pd.DataFrame, weight: float,
+              horizon_days: int) -> ChurnModel:
+    """``model`` blended with BG/NBD fitted on ``features`` (the customers at its date)."""
+    if weight >= 1.0:
+        return replace(model, btyd=None, model_weight=1.0, horizon_days=horizon_days)
+    fitted = btyd.fit_bgnbd(btyd.summary(features))
+    return replace(model, btyd=fitted, model_weight=float(weight), horizon_days=horizon_days)
+
+
 def fit_twin_and_served(params: Mapping[str, Any], data: ChurnData,
                         settings: ChurnSettings) -> ChurnFit:
-    """Threshold and metrics on the tuning validation, then the same configuration fit before
-    the holdout (twin) and before as_of (served), both with that threshold."""
+    """On the tuning validation: the blend weight against BG/NBD, then the threshold and the
+    metrics; then the same configuration fit before the holdout (twin) and before as_of
+    (served), each blended with BG/NBD fitted at its own date."""
+    horizon = data.windows.horizon_days
     y, p = validation_predictions(params, data.tuning, settings)
+    weight = 1.0
+    if any(w < 1.0 for w in settings.btyd_weights):
+        q = validation_btyd(data.tuning, horizon)
+        weight = choose_model_weight(y, p, q, settings.btyd_weights)
+        p = weight * p + (1.0 - weight) * q
     threshold = choose_threshold(y, p, settings.cost_ratio)
     metrics = probability_metrics(y, p) | decision_metrics(y, p, threshold, settings.cost_ratio)
-    twin = fit_churn_model(params, data.twin, settings, threshold=threshold,
-                           as_of=data.windows.holdout_start)
-    served = fit_churn_model(params, data.served, settings, threshold=threshold,
-                             as_of=data.windows.as_of)
+    metrics["model_weight"] = weight
+    twin = with_btyd(fit_churn_model(params, data.twin, settings, threshold=threshold,
+                                     as_of=data.windows.holdout_start),
+                     data.holdout.features, weight, horizon)
+    served = with_btyd(fit_churn_model(params, data.served, settings, threshold=threshold,
+                                       as_of=data.windows.as_of),
+                       data.current, weight, horizon)
     return ChurnFit(params=dict(params), validation_metrics=metrics, twin=twin, served=served)
 
 
@@ -329,6 +391,18 @@ def lift_top_decile(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(y[order[:top]].mean() / rate) if rate > 0 else float("nan")
 
 
+def expected_calibration_error(labels: np.ndarray, p: np.ndarray, bins: int = ECE_BINS
+                               ) -> float:
+    """Mean |observed rate - mean probability| over equal-width probability bins, weighted by
+    the share of rows in each bin."""
+    y = np.asarray(labels, dtype=np.float64)
+    which = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
+    rows = np.bincount(which, minlength=bins)
+    gap = np.abs(np.bincount(which, weights=y, minlength=bins)
+                 - np.bincount(which, weights=p, minlength=bins))
+    return float(gap.sum() / max(rows.sum(), 1))
+
+
 def probability_metrics(labels: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """Ranking and calibration metrics of one probability vector."""
     p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
@@ -337,6 +411,7 @@ def probability_metrics(labels: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "pr_auc": float(average_precision_score(labels, p)),
         "brier": float(brier_score_loss(labels, p)),
         "log_loss": float(log_loss(labels, p, labels=[0, 1])),
+        "expected_calibration_error": expected_calibration_error(labels, p),
         "lift_top_decile": lift_top_decile(labels, p),
     }
 
@@ -410,6 +485,7 @@ __all__ = [
     "ChurnModel",
     "ChurnModelError",
     "ChurnObjective",
+    "choose_model_weight",
     "choose_threshold",
     "default_params",
     "evaluate",
@@ -421,6 +497,8 @@ __all__ = [
     "suggest_params",
     "trials_frame",
     "tune",
+    "validation_btyd",
     "validation_predictions",
+    "with_btyd",
     "with_threshold",
 ]

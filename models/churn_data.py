@@ -113,6 +113,7 @@ class ChurnData:
     twin: ChurnFrame
     holdout: ChurnFrame  # features at the holdout start, labels on [holdout start, as_of)
     tuning: TuningSplit
+    current: pd.DataFrame  # features at as_of (what the served model scores), same columns
 
 
 def _seasonal(target: pd.Timestamp, label_end: pd.Timestamp, horizon: pd.Timedelta,
@@ -250,8 +251,10 @@ def prepare_churn_data(transactions: pd.DataFrame, windows: Windows,
     if method == OUT_OF_TIME:
         parts["tuning_train"] = stacked(inner.cutoffs)
         parts["validation"] = frames[validation]
+    current = customer_features(past, windows.as_of, feature_settings, customers=customers,
+                                products=products)
     columns = [c for c in parts["twin"].features.columns
-               if all(c in p.features.columns for p in parts.values())]
+               if c in current.columns and all(c in p.features.columns for p in parts.values())]
     parts = {k: v.columns(columns) for k, v in parts.items()}
     if method == OUT_OF_TIME:
         split = TuningSplit(OUT_OF_TIME, parts["tuning_train"], parts["validation"],
@@ -266,7 +269,7 @@ def prepare_churn_data(transactions: pd.DataFrame, windows: Windows,
             f"holdout)")
     return ChurnData(windows=notes, plans={"served": served, "twin": twin, "tuning": inner},
                      served=parts["served"], twin=parts["twin"], holdout=parts["holdout"],
-                     tuning=split)
+                     tuning=split, current=current[columns])
 
 
 __all__ = [

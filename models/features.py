@@ -43,6 +43,8 @@ DAY = pd.Timedelta(days=1)
 #: - ``orders_recent``: purchase orders in ``[as_of - W, as_of)``, W = ``trend_window_days``;
 #:   ``orders_previous``: in ``[as_of - 2W, as_of - W)``; an order's time is its first line's.
 #: - ``trend``: ``(recent - previous) / (recent + previous + 1)``, in (-1, 1).
+#: - ``purchase_days``: distinct calendar days with a purchase (buy-till-you-die models count
+#:   repeat purchase days: ``purchase_days - 1``, see :mod:`models.btyd`).
 BASE_COLUMNS: tuple[str, ...] = (
     "recency_days",
     "frequency",
@@ -60,6 +62,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "orders_recent",
     "orders_previous",
     "trend",
+    "purchase_days",
 )
 CATEGORY_PREFIX = "cat_share_"
 OTHER_CATEGORY = "other"
@@ -238,6 +241,7 @@ def customer_features(
 
     # inter-purchase intervals between distinct purchase days (pairs come sorted by customer, day)
     (day_c, day_d), _ = _pair_keys(codes, ts.astype("datetime64[D]").astype(np.int64))
+    purchase_days = np.bincount(day_c, minlength=n).astype(np.float64)
     same = day_c[1:] == day_c[:-1]
     gaps = pd.Series(np.diff(day_d)[same].astype(np.float64))
     by_customer = gaps.groupby(day_c[1:][same])
@@ -277,6 +281,7 @@ def customer_features(
         "orders_recent": recent,
         "orders_previous": previous,
         "trend": (recent - previous) / (recent + previous + 1.0),
+        "purchase_days": purchase_days,
     }, columns=list(BASE_COLUMNS)).astype("float64")
 
     category_of = _product_categories(products)

@@ -75,8 +75,11 @@ def evaluate_ranking(
     n_relevant: np.ndarray | None = None,
     with_auc: bool = True,
     prefix: str = "",
+    purchased: sp.csr_matrix | None = None,
 ) -> dict[str, float]:
-    """precision/recall/ndcg/map at k, AUC and catalogue coverage over users with truth.
+    """precision/recall/ndcg/map at k, AUC and catalogue coverage over users with truth;
+    with ``purchased`` (users x items bought before), ``new_item_share_at_k``: the share of
+    recommended items the customer never bought (a repeat-only model cannot hide).
 
     ``n_relevant`` (per user) lets recall count relevant items outside the catalogue the model
     can rank (e.g. products first sold in the holdout window); default: the row sums of truth.
@@ -92,6 +95,8 @@ def evaluate_ranking(
     kk = min(k, n_items)
     discounts = 1.0 / np.log2(np.arange(2, kk + 2))
     sums = {"precision": 0.0, "recall": 0.0, "ndcg": 0.0, "map": 0.0}
+    if purchased is not None:
+        sums["new_item_share"] = 0.0
     auc_sum, auc_n = 0.0, 0
     shown = np.zeros(n_items, dtype=bool)
     for part in chunks(rows, n_items):
@@ -109,6 +114,8 @@ def evaluate_ranking(
         sums["ndcg"] += float(((hits * discounts).sum(axis=1) / ideal).sum())
         precision_at = np.cumsum(hits, axis=1) / np.arange(1, kk + 1)
         sums["map"] += float(((precision_at * hits).sum(axis=1) / np.minimum(n_rel, kk)).sum())
+        if purchased is not None:
+            sums["new_item_share"] += float((~_hits(top, purchased, part)).mean(axis=1).sum())
         if with_auc:
             auc = _auc(scores, truth[part])
             ok = np.isfinite(auc)

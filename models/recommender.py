@@ -34,6 +34,7 @@ from models.features import customer_features, history
 from models.interactions import InteractionData, build_interactions, cold_user_features
 from models.ranking_metrics import evaluate_ranking, top_k
 from models.recommender_model import BlendWeights, RecommenderModel, minmax_rows
+from models.recommender_ranker import candidates, fit_ranker, ranked_matrix, training_windows
 from models.recommender_signals import (
     Holdout,
     holdout,
@@ -41,12 +42,13 @@ from models.recommender_signals import (
     repeat_matrix,
     row_max_normalise,
 )
-from models.windows import InsufficientHistoryError, Windows, plan_windows
+from models.windows import InsufficientHistoryError, Windows, first_purchase, plan_windows
 
 SCHEDULES = ("adagrad", "adadelta")
 WEIGHTED_LOSSES = ("warp", "bpr")  # LightFM's warp-kos and logistic ignore sample weights
 BLEND_KEYS = ("w_lightfm", "w_repeat", "w_popularity", "repeat_half_life_days", "cold_lightfm")
 COLD_LIGHTFM_GRID = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
+DECAY_HALF_LIFE_DAYS = 90.0  # of the personal decayed-frequency baseline
 
 
 def default_params() -> dict[str, Any]:
@@ -418,6 +420,9 @@ def fit_recommender(
         inputs = prepare(transactions, as_of, features, settings, customers, products, segments)
     model = fit_lightfm(inputs.data, params, settings.seed, settings.num_threads)
     reps = representations(model, inputs.data, params)
+    ranked = None
+    if params.get("ranker", settings.ranker is not False):
+        ranked = rank_candidates(history(transactions, inputs.as_of), inputs, features, settings)
     weights = BlendWeights(lightfm=float(params["w_lightfm"]), repeat=float(params["w_repeat"]),
                            popularity=float(params["w_popularity"]),
                            repeat_half_life_days=params["repeat_half_life_days"],
@@ -429,16 +434,56 @@ def fit_recommender(
         repeat=inputs.repeat(weights.repeat_half_life_days), popularity=inputs.popularity,
         user_feature_embeddings=reps.user_feature_embeddings,
         user_feature_names=inputs.data.user_feature_names,
-        user_encodings=inputs.data.user_encodings, params=dict(params),
+        user_encodings=inputs.data.user_encodings, params=dict(params), ranked=ranked,
     )
+
+
+def rank_candidates(past: pd.DataFrame, inputs: RecommenderInputs, features: FeatureSettings,
+                    settings: RecommenderSettings) -> sp.csr_matrix | None:
+    """The learned ranker's best candidates per known customer at ``inputs.as_of`` (None when
+    the history holds no window to train it on)."""
+    horizon = features.horizon_days
+    windows = training_windows(first_purchase(past), inputs.as_of, horizon,
+                               features.min_history_days, settings.min_validation_days,
+                               settings)
+    ranker = fit_ranker(past, windows, settings, horizon)
+    if ranker is None:
+        return None
+    found = candidates(past, inputs.as_of, horizon, settings)
+    return ranked_matrix(ranker, found, inputs.data.user_ids, inputs.data.item_ids,
+                         settings.ranked_per_customer)
+
+
+def choose_ranker(transactions: pd.DataFrame, as_of: pd.Timestamp, days: int,
+                  features: FeatureSettings, settings: RecommenderSettings,
+                  params: Mapping[str, Any], customers: pd.DataFrame | None = None,
+                  products: pd.DataFrame | None = None) -> tuple[bool, dict[str, float]]:
+    """Whether the learned ranker goes into the model (``settings.ranker``; ``"auto"``: when it
+    beats the blend alone on the tuning validation, the ``days`` before ``as_of``), and the two
+    validation precisions."""
+    if settings.ranker != "auto":
+        return bool(settings.ranker), {}
+    past = history(transactions, as_of)
+    cut = as_of - pd.Timedelta(days=days)
+    model = fit_recommender(past, cut, features, settings, {**params, "ranker": True},
+                            customers, products)
+    if model.ranked is None:  # no window to train it on before the validation: cannot tell
+        return True, {}
+    k = settings.k
+    ranked = evaluate(model, past, days, customers, k=k)[f"precision_at_{k}"]
+    blend = evaluate(model.without_ranker(), past, days, customers, k=k)[f"precision_at_{k}"]
+    return ranked > blend, {f"ranker_precision_at_{k}": ranked,
+                            f"blend_precision_at_{k}": blend}
 
 
 class _Scorer:
     """Score-row callables for :func:`evaluate_ranking` (model parts and baselines)."""
 
-    def __init__(self, model: RecommenderModel, counts: sp.csr_matrix) -> None:
+    def __init__(self, model: RecommenderModel, counts: sp.csr_matrix,
+                 decay: sp.csr_matrix) -> None:
         self.model = model
         self.counts = counts
+        self.decay = decay
 
     def lightfm(self, rows: np.ndarray) -> np.ndarray:
         return self.model._lightfm(self.model.user_embeddings[rows])
@@ -447,8 +492,14 @@ class _Scorer:
         return np.broadcast_to(self.model.popularity, (len(rows), len(self.model.item_ids)))
 
     def repeat(self, rows: np.ndarray) -> np.ndarray:
-        """Most-bought first (distinct orders), ties and top-up by popularity."""
+        """The strongest trivial baseline: the customer's own products by distinct orders, ties
+        broken and the list topped up by recent popularity."""
         return self.counts[rows].toarray() + 0.5 * self.popularity(rows)
+
+    def decayed(self, rows: np.ndarray) -> np.ndarray:
+        """Personal frequency with time decay (orders weighted 0.5^(age / 90 days)), topped up
+        by popularity."""
+        return self.decay[rows].toarray() + 1e-3 * self.popularity(rows)
 
 
 def evaluate(
@@ -462,7 +513,10 @@ def evaluate(
 
     Known customers (bought before as_of, >= 1 purchase in the window): ``precision_at_k``,
     ``recall_at_k``, ``ndcg_at_k``, ``map_at_k``, ``auc``, ``catalogue_coverage``; the same with
-    prefixes ``lightfm_`` (LightFM alone), ``baseline_popularity_``, ``baseline_repeat_``.
+    prefixes ``blend_`` (without the learned ranker, when it has one), ``lightfm_`` (LightFM
+    alone), ``baseline_popularity_``, ``baseline_repeat_`` (own products by orders, ties broken
+    by popularity: the strongest trivial baseline), ``baseline_decayed_frequency_``; every
+    group also has ``new_item_share_at_k`` (recommended products the customer never bought).
     Cold customers (first purchase in the window), scored from attributes alone: ``cold_*``,
     ``baseline_popularity_cold_*`` and ``baseline_random_cold_precision_at_k`` (expected).
     """
@@ -473,12 +527,19 @@ def evaluate(
                          f"days after {model.as_of}")
     exclude = model.repeat if model.exclude_purchased else None
     counts = repeat_matrix(transactions, model.as_of, model.user_ids, model.item_ids, None)
-    scorer = _Scorer(model, counts)
-    common = {"truth": truth.truth, "k": k, "exclude": exclude, "n_relevant": truth.n_relevant}
+    decay = repeat_matrix(transactions, model.as_of, model.user_ids, model.item_ids,
+                          DECAY_HALF_LIFE_DAYS)
+    scorer = _Scorer(model, counts, decay)
+    common = {"truth": truth.truth, "k": k, "exclude": exclude, "n_relevant": truth.n_relevant,
+              "purchased": counts}
     metrics = evaluate_ranking(model.score_known, **common)
+    if model.ranked is not None:
+        metrics |= evaluate_ranking(model.without_ranker().score_known, prefix="blend_",
+                                    **common)
     metrics |= evaluate_ranking(scorer.lightfm, prefix="lightfm_", **common)
     metrics |= evaluate_ranking(scorer.popularity, prefix="baseline_popularity_", **common)
     metrics |= evaluate_ranking(scorer.repeat, prefix="baseline_repeat_", **common)
+    metrics |= evaluate_ranking(scorer.decayed, prefix="baseline_decayed_frequency_", **common)
     metrics["n_eval_users"] = float((truth.n_relevant > 0).sum())
     metrics["n_cold_users"] = float(len(truth.cold_ids))
     if len(truth.cold_ids):
@@ -500,6 +561,7 @@ __all__ = [
     "RecommenderObjective",
     "Representations",
     "best_params",
+    "choose_ranker",
     "cold_attribute_rows",
     "default_params",
     "evaluate",

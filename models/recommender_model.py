@@ -7,13 +7,16 @@ product per chunk of users plus ``argpartition``, ~15,000 users/s against ~65 us
     w_lightfm * minmax_row(user_emb @ item_emb.T + item_bias)
     + w_repeat * repeat / max(repeat of the customer)
     + w_popularity * popularity
+    + ranked (the learned ranker's best candidates of the customer, 10 + a score in (0, 1])
 
-(the user bias is constant per row, so it cannot change a ranking and is left out).
+(the user bias is constant per row, so it cannot change a ranking and is left out). With a
+ranker, a known customer's list is their ranked candidates first, in the ranker's order, then
+the blend's; cold customers get LightFM from attributes + popularity.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -76,6 +79,9 @@ class RecommenderModel:
     user_feature_names: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     user_encodings: tuple[ColumnEncoding, ...] = ()
     params: dict[str, object] = field(default_factory=dict)
+    #: users x items: each known customer's best candidates by the learned ranker, valued above
+    #: any blend score (models/recommender_ranker.py); None: the blend alone ranks
+    ranked: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         self._index = pd.Index(self.user_ids)
@@ -97,7 +103,13 @@ class RecommenderModel:
             scores += w.lightfm * minmax_rows(self._lightfm(self.user_embeddings[rows]))
         if w.repeat:
             scores += w.repeat * self.repeat[rows].toarray()
+        if self.ranked is not None:
+            scores += self.ranked[rows].toarray()
         return scores
+
+    def without_ranker(self) -> RecommenderModel:
+        """The same model ranking by the blend alone (to measure what the ranker adds)."""
+        return replace(self, ranked=None)
 
     def cold_vectors(self, attribute_rows: pd.DataFrame) -> np.ndarray:
         """LightFM user representations built from attribute columns alone."""

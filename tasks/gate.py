@@ -73,7 +73,8 @@ def refit_before_holdout(kind: str, predictor: Any, clean: Dataset, windows: Win
         return train_recommender.refit_twin(settings, clean, windows, params)
     if kind == "churn":
         data = train_churn.churn_data(settings, clean, windows)
-        return train_churn.refit_twin(settings, data, params, predictor.threshold)
+        return train_churn.refit_twin(settings, data, params, predictor.threshold,
+                                      getattr(predictor, "model_weight", 1.0))
     return train_segmentation.refit_twin(settings, clean, windows, params)
 
 

@@ -16,13 +16,16 @@ import optuna
 import pandas as pd
 
 from configs.schema import Settings
+from models import btyd
 from models.churn import (
     evaluate,
     fit_churn_model,
     fit_twin_and_served,
     permutation_importance_table,
+    probability_metrics,
     trials_frame,
     tune,
+    with_btyd,
 )
 from models.churn_data import ChurnData, plan_windows_for_churn, prepare_churn_data
 from models.churn_plots import importance_figure, reliability_figure, reliability_table
@@ -37,10 +40,24 @@ def churn_data(settings: Settings, clean: Dataset, windows: Windows) -> ChurnDat
                               clean.customers, clean.products)
 
 
-def refit_twin(settings: Settings, data: ChurnData, params: dict, threshold: float):
+def refit_twin(settings: Settings, data: ChurnData, params: dict, threshold: float,
+               model_weight: float = 1.0):
     """A configuration fit on the twin's cutoffs (what the gate compares)."""
-    return fit_churn_model(params, data.twin, settings.churn, threshold=threshold,
-                           as_of=data.windows.holdout_start)
+    model = fit_churn_model(params, data.twin, settings.churn, threshold=threshold,
+                            as_of=data.windows.holdout_start)
+    return with_btyd(model, data.holdout.features, model_weight, data.windows.horizon_days)
+
+
+def btyd_baselines(data: ChurnData, settings: Settings) -> dict[str, float]:
+    """BG/NBD and Pareto/NBD fitted on the histories before the holdout, scored on it."""
+    holdout = data.holdout
+    summary = btyd.summary(holdout.features)
+    y = holdout.labels.to_numpy()
+    metrics: dict[str, float] = {}
+    for name, p in btyd.baseline_probabilities(summary, summary,
+                                               data.windows.holdout_days).items():
+        metrics |= prefixed(probability_metrics(y, p), f"baseline_{name}_")
+    return metrics
 
 
 def fit_churn_run(
@@ -55,13 +72,17 @@ def fit_churn_run(
                   callbacks=callbacks)
     fit = fit_twin_and_served(params, data, cfg)
     holdout = data.holdout
-    metrics = prefixed(evaluate(fit.twin, holdout, cfg), HOLDOUT_PREFIX)
+    metrics = prefixed(evaluate(fit.twin, holdout, cfg) | btyd_baselines(data, settings),
+                       HOLDOUT_PREFIX)
     metrics |= prefixed(fit.validation_metrics, VALIDATION_PREFIX)
     metrics |= {"served_rows": float(len(data.served.labels)),
                 "served_churn_rate": float(data.served.labels.mean())}
     y = holdout.labels.to_numpy()
     probabilities = {"model": fit.twin.predict_proba(holdout.features),
                      "recency alone": fit.twin.baseline_proba(holdout.features)}
+    if fit.twin.btyd is not None:
+        probabilities["BG/NBD"] = fit.twin.btyd.p_no_purchase(btyd.summary(holdout.features),
+                                                              data.windows.holdout_days)
     importance = permutation_importance_table(fit.twin, holdout, cfg)
     return TrainedModel(
         predictor=fit.served,
@@ -71,7 +92,8 @@ def fit_churn_run(
                 "tuning_train_cutoffs": data.plans["tuning"].describe() or "none",
                 "twin_cutoffs": data.plans["twin"].describe(),
                 "served_cutoffs": data.plans["served"].describe(),
-                "threshold": fit.served.threshold, "cost_ratio": cfg.cost_ratio,
+                "threshold": fit.served.threshold, "model_weight": fit.served.model_weight,
+                "cost_ratio": cfg.cost_ratio,
                 "n_trials": cfg.n_trials},
         metrics=metrics,
         input_example=holdout.features[list(fit.served.columns)].head(5).reset_index(drop=True),

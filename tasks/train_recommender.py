@@ -16,7 +16,14 @@ import pandas as pd
 
 from configs.schema import Settings
 from models.features import history
-from models.recommender import evaluate, fit_recommender, plan, tune, validation_days
+from models.recommender import (
+    choose_ranker,
+    evaluate,
+    fit_recommender,
+    plan,
+    tune,
+    validation_days,
+)
 from models.recommender_plots import plot_precision_curve, plot_tuning_history, precision_curve
 from models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
 from tailor.data.dataset import Dataset
@@ -67,12 +74,15 @@ def fit_recommender_run(
     params = tune(study, history(tx, start), start, feats, cfg, customers, products, segments,
                   n_trials=remaining_trials(study, cfg.n_trials), callbacks=callbacks,
                   days=days)
+    params["ranker"], ranker_check = choose_ranker(
+        history(tx, start), start, days, feats, cfg, params, customers, products)
     twin = refit_twin(settings, clean, windows, params, segments)
     holdout = evaluate(twin, tx, windows.holdout_days, customers)
     curve = precision_curve(twin, tx, windows.holdout_days, [1, 3, 5, 10, 20])
     served = fit_recommender(tx, as_of, feats, cfg, params, customers, products, segments)
     metrics = prefixed(holdout, HOLDOUT_PREFIX)
     metrics[f"{VALIDATION_PREFIX}precision_at_{cfg.k}"] = float(study.best_value)
+    metrics |= prefixed(ranker_check, VALIDATION_PREFIX)
     metrics |= {"served_customers": float(len(served.user_ids)),
                 "served_products": float(len(served.item_ids))}
     stamp = tx["timestamp"]

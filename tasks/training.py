@@ -1,4 +1,4 @@
-"""Track one model training in MLflow, whatever the model: the shared shape of issue 3.
+"""Track one model training in MLflow, whatever the model: the shared shape of every training run.
 
 A model module produces a :class:`TrainedModel` (plain objects: predictor, params, metrics,
 figures, tables); :func:`track_training` turns it into one MLflow run with Optuna trials as

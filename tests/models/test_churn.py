@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from configs import load_settings
 from configs.schema import ChurnSettings, FeatureSettings
+from models import btyd
 from models.churn import (
     BASELINE_RATE_PREFIX,
     BASELINE_RECENCY_PREFIX,
@@ -24,6 +25,7 @@ from models.churn import (
     PROBABILITY,
     ChurnFit,
     ChurnModelError,
+    choose_model_weight,
     choose_threshold,
     default_params,
     evaluate,
@@ -33,6 +35,7 @@ from models.churn import (
     permutation_importance_table,
     trials_frame,
     tune,
+    with_btyd,
 )
 from models.churn_data import (
     GROUPED_CV,
@@ -358,6 +361,25 @@ def test_predict_names_missing_columns_and_bad_values(churn_data: ChurnData,
     unseen = frame.assign(attr_region="atlantis")
     assert unseen.shape[0] == model.predict(unseen)[PROBABILITY].notna().sum()
     assert model.predict(frame.iloc[:0]).empty
+
+
+def test_a_bgnbd_blend_scores_any_frame_and_lies_between_its_parts(
+        churn_data: ChurnData, fits: dict[str, ChurnFit]) -> None:
+    model = fits["logistic"].twin
+    blended = with_btyd(model, churn_data.holdout.features, 0.5, 90)
+    frame = churn_data.holdout.features.droplevel("cutoff")
+    assert blended.btyd is not None and blended.model_weight == 0.5
+    p = blended.predict_proba(frame)
+    np.testing.assert_allclose(p, blended.predict_proba(frame.reset_index(drop=True)))
+    q = blended.btyd.p_no_purchase(btyd.summary(frame), 90)
+    np.testing.assert_allclose(p, 0.5 * model.model_proba(frame) + 0.5 * q)
+    assert with_btyd(model, frame, 1.0, 90).btyd is None
+    y = churn_data.holdout.labels.to_numpy()
+    assert choose_model_weight(y, model.predict_proba(frame), q, [1.0, 0.5, 0.0]) in (1.0, 0.5,
+                                                                                         0.0)
+    # a useless model gets no weight against BG/NBD
+    noise = np.random.default_rng(0).uniform(size=len(y))
+    assert choose_model_weight(y, noise, q, [1.0, 0.5, 0.0]) == 0.0
 
 
 def test_fit_refuses_a_single_class(churn_data: ChurnData) -> None:

@@ -33,6 +33,13 @@ def test_tracked_churn_run(store: Path, tmp_path: Path, small_retailer: Generate
         assert f"validation_{key}" in metrics, key
     assert metrics["holdout_roc_auc"] > 0.75
     assert metrics["holdout_brier"] < metrics["holdout_baseline_rate_brier"]
+    # the buy-till-you-die baselines, fitted before the holdout, on the same customers
+    for name in ("bgnbd", "pareto_nbd"):
+        for key in ("roc_auc", "brier", "expected_calibration_error"):
+            assert f"holdout_baseline_{name}_{key}" in metrics, (name, key)
+        assert 0.5 < metrics[f"holdout_baseline_{name}_roc_auc"] <= 1
+    assert 0 <= metrics["validation_model_weight"] <= 1
+    assert float(run.data.params["model_weight"]) == metrics["validation_model_weight"]
     params = run.data.params
     assert params["holdout_start"] == (as_of - pd.Timedelta(days=90)).date().isoformat()
     served_cutoffs = params["served_cutoffs"].split(",")

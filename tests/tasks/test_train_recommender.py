@@ -33,6 +33,11 @@ def test_tracked_recommender_run(store: Path, tmp_path: Path,
         assert f"holdout_{key}" in metrics, key
         assert key not in metrics, f"{key}: every quality figure says which window it is on"
     assert "validation_precision_at_10" in metrics
+    for key in ("holdout_baseline_decayed_frequency_precision_at_10",
+                "holdout_new_item_share_at_10", "holdout_baseline_repeat_new_item_share_at_10"):
+        assert key in metrics, key
+    assert 0 <= metrics["holdout_new_item_share_at_10"] <= 1
+    assert run.data.params["ranker"] in ("True", "False")
     assert (metrics["holdout_precision_at_10"]
             > metrics["holdout_baseline_popularity_precision_at_10"])
     holdout_start = as_of - pd.Timedelta(days=90)

@@ -1,0 +1,278 @@
+"""Learning to rank the recommender's candidates: LambdaMART (LightGBM) over repeat-purchase,
+popularity and co-purchase signals, trained on windows inside the history.
+
+Retail baskets repeat, so the question for most customers is which of their own products they
+buy again in the next H days, and what to add for those who buy few. A learned ranker answers it
+from signals that a fixed blend weighs badly:
+
+- **personal frequency**: orders of the product (``n``), the same with 30/90/365-day half-life
+  decay (TIFU-KNN's time-decayed frequency, Hu et al. 2020), days since the first and last
+  order of it, its share of the customer's orders and its rank among the customer's products;
+- **repurchase cycle**: the customer's mean days between orders of the product and how far past
+  it they are (``due``), and the same against the product's median cycle over all customers;
+- **popularity**: distinct buyers in the last 7 and 30 days (share of the best seller's), the
+  trend between them, days since anyone last bought it (discontinued products stop selling),
+  the share of its buyers who bought it again;
+- **co-purchase**: cosine item-item neighbours of the customer's products, weighted by how
+  recently they bought them;
+- **season**: orders of the product by the customer, and its buyers, in the same H days a year
+  earlier (zero while the history is shorter than a year: the ranker then learns nothing from
+  them).
+
+Candidates per customer: their own products (at most ``max_own_candidates``, most ordered
+first), the ``candidates_popular`` best sellers of the last 30 days and their
+``candidates_neighbours`` best co-purchase products. The ranker is trained on
+``ranker_windows`` label windows of H days ending at T, T - step, ... (shorter when the history
+is short): features at each window's start, label = bought in the window, grouped by customer
+and restricted to customers who bought anything in it (the question is what, given they buy).
+Popularity and ranks enter the trees with monotone constraints (more orders or more buyers never
+lowers a score), which kept the ranker from over-fitting one season's window (measured on
+Online Retail: see docs/benchmarks.md).
+
+Everything reads only the history strictly before the date it is computed at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from configs.schema import RecommenderSettings
+from models.features import history
+
+DAY = np.timedelta64(1, "D")
+#: added to the ranker's candidates so they always rank before the blend's other products
+RANKED_OFFSET = 10.0
+FEATURES = (
+    "n", "dec30", "dec90", "dec365", "last", "first", "share", "r_n", "own_cycle", "due",
+    "item_due", "pop7_share", "pop30_share", "r_pop30", "pop_trend", "i_last_sold",
+    "i_reprate", "cos", "c_repeat_share", "season_n", "season_pop_share",
+)
+#: +1: a larger value never lowers the score; -1: never raises it (ranks: 1 is best)
+MONOTONE = {"n": 1, "share": 1, "dec90": 1, "pop30_share": 1, "r_n": -1, "r_pop30": -1}
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """Candidate (customer, product) pairs at one date with their :data:`FEATURES`."""
+
+    frame: pd.DataFrame  # customer_id, product_id, FEATURES...
+    as_of: pd.Timestamp
+
+
+def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.coo_matrix:
+    """The ``k`` largest entries of each row (ties by column), as COO."""
+    coo = matrix.tocoo()
+    if coo.nnz == 0:
+        return coo
+    order = np.lexsort((coo.col, -coo.data, coo.row))
+    rows = coo.row[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
+    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    keep = order[rank < k]
+    return sp.coo_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
+
+
+def _distinct_buyers(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    if len(users) == 0:
+        return np.zeros(n_items)
+    pairs = np.unique(users.astype(np.int64) * n_items + items)
+    return np.bincount(pairs % n_items, minlength=n_items).astype(np.float64)
+
+
+def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_days: int,
+               settings: RecommenderSettings) -> Candidates:
+    """Candidates and their features from the purchases strictly before ``as_of``."""
+    as_of = pd.Timestamp(as_of)
+    past = history(transactions, as_of)
+    buy = past.loc[past["quantity"].to_numpy() > 0, ["customer_id", "product_id", "order_id",
+                                                     "timestamp"]]
+    orders = buy.groupby(["customer_id", "product_id", "order_id"], sort=False,
+                         observed=True)["timestamp"].max().reset_index()
+    u, user_ids = pd.factorize(orders["customer_id"])
+    i, item_ids = pd.factorize(orders["product_id"])
+    n_users, n_items = len(user_ids), len(item_ids)
+    age = (as_of.to_datetime64() - orders["timestamp"].to_numpy()) / DAY
+    pair, pair_of = np.unique(u.astype(np.int64) * n_items + i, return_inverse=True)
+    pu, pi = pair // n_items, pair % n_items
+    n = np.bincount(pair_of).astype(np.float64)
+    feats = {"n": n}
+    for half_life in (30, 90, 365):
+        feats[f"dec{half_life}"] = np.bincount(pair_of, weights=0.5 ** (age / half_life))
+    last = np.full(len(pair), np.inf)
+    np.minimum.at(last, pair_of, age)
+    first = np.zeros(len(pair))
+    np.maximum.at(first, pair_of, age)
+    own_cycle = np.where(n > 1, (first - last) / np.maximum(n - 1, 1), np.nan)
+    season = (age >= 365 - horizon_days) & (age < 365)
+    feats |= {"last": last, "first": first, "own_cycle": own_cycle,
+              "season_n": np.bincount(pair_of, weights=season.astype(float),
+                                      minlength=len(pair))}
+
+    # per product
+    def recent(days: int) -> np.ndarray:
+        mask = age < days
+        return _distinct_buyers(u[mask], i[mask], n_items)
+
+    pop7, pop30 = recent(7), recent(30)
+    buyers = np.bincount(pi, minlength=n_items).astype(np.float64)
+    repeaters = np.bincount(pi, weights=(n > 1).astype(float), minlength=n_items)
+    last_sold = np.full(n_items, np.inf)
+    np.minimum.at(last_sold, i, age)
+    cycles = pd.Series(own_cycle).groupby(pi).median().reindex(range(n_items)).to_numpy()
+    season_pop = _distinct_buyers(u[season], i[season], n_items)
+    # per customer
+    customer_orders = buy.groupby("customer_id", sort=False)["order_id"].nunique()
+    c_orders = customer_orders.reindex(user_ids).to_numpy(dtype=np.float64)
+    repeat_lines = np.bincount(pu, weights=n - 1, minlength=n_users)
+    c_repeat_share = repeat_lines / np.maximum(np.bincount(u, minlength=n_users), 1)
+
+    # co-purchase: cosine neighbours of the products each customer bought, recency-weighted
+    bought = sp.csr_matrix((np.ones(len(pair)), (pu, pi)), shape=(n_users, n_items))
+    norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel()) + 1e-9
+    scaled = sp.csc_matrix(bought.multiply(1.0 / norms[None, :]))
+    similar = sp.csr_matrix(scaled.T @ scaled)
+    similar.setdiag(0)
+    similar.eliminate_zeros()
+    similar = sp.csr_matrix(_top_per_row(similar, 50))
+    weights = sp.csr_matrix((feats["dec90"], (pu, pi)), shape=(n_users, n_items))
+    co = sp.csr_matrix(weights @ similar.T)
+
+    # the candidate pairs: own (most ordered first), popular, co-purchase neighbours
+    own = pd.DataFrame({"u": pu, "i": pi, "n": n, "last": last})
+    own = own.sort_values(["u", "n", "last"], ascending=[True, False, True], kind="stable")
+    own = own[own.groupby("u").cumcount() < settings.max_own_candidates]
+    popular = np.argsort(-(pop30 + buyers / (buyers.max() + 1.0)), kind="stable")
+    popular = popular[:settings.candidates_popular]
+    neighbours = _top_per_row(co, settings.candidates_neighbours)
+    cand_u = np.concatenate([own["u"].to_numpy(), np.repeat(np.arange(n_users), len(popular)),
+                             neighbours.row])
+    cand_i = np.concatenate([own["i"].to_numpy(), np.tile(popular, n_users), neighbours.col])
+    key = np.unique(cand_u.astype(np.int64) * n_items + cand_i)
+    cu, ci = key // n_items, key % n_items
+    at = np.searchsorted(pair, key)
+    at = np.minimum(at, len(pair) - 1)
+    owned = pair[at] == key
+    frame = pd.DataFrame({"customer_id": np.asarray(user_ids, dtype=object)[cu],
+                          "product_id": np.asarray(item_ids, dtype=object)[ci]})
+    for name in ("n", "dec30", "dec90", "dec365", "season_n"):
+        frame[name] = np.where(owned, feats[name][at], 0.0)
+    for name in ("last", "first"):
+        frame[name] = np.where(owned, feats[name][at], 9999.0)
+    cycle = np.where(owned, own_cycle[at], np.nan)
+    item_cycle = np.where(owned, cycles[ci], np.nan)
+    frame["own_cycle"] = cycle
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["due"] = np.where(cycle > 0, frame["last"] / cycle, np.nan)
+        frame["item_due"] = np.where(item_cycle > 0, frame["last"] / item_cycle, np.nan)
+    frame["share"] = frame["n"] / c_orders[cu]
+    frame["pop7_share"] = pop7[ci] / max(pop7.max(), 1.0)
+    frame["pop30_share"] = pop30[ci] / max(pop30.max(), 1.0)
+    frame["pop_trend"] = (pop7[ci] + 1.0) / (pop30[ci] / 4.0 + 1.0)
+    frame["i_last_sold"] = last_sold[ci]
+    frame["i_reprate"] = repeaters[ci] / np.maximum(buyers[ci], 1.0)
+    frame["cos"] = np.asarray(co[cu, ci]).ravel()
+    frame["c_repeat_share"] = c_repeat_share[cu]
+    frame["season_pop_share"] = season_pop[ci] / max(season_pop.max(), 1.0)
+    groups = frame.groupby("customer_id", sort=False)
+    frame["r_n"] = groups["n"].rank(ascending=False, method="min")
+    frame["r_pop30"] = groups["pop30_share"].rank(ascending=False, method="min")
+    return Candidates(frame[["customer_id", "product_id", *FEATURES]], as_of)
+
+
+@dataclass(frozen=True, eq=False)
+class Ranker:
+    """A fitted LambdaMART over :data:`FEATURES`, and the windows it was trained on."""
+
+    booster: lgb.Booster
+    windows: tuple[tuple[pd.Timestamp, int], ...]  # (window start, label days)
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.booster.predict(frame[list(FEATURES)].to_numpy(dtype=np.float64),
+                                    num_threads=1)
+
+
+def training_windows(first_purchase: pd.Timestamp, as_of: pd.Timestamp, horizon_days: int,
+                     min_history_days: int, min_label_days: int,
+                     settings: RecommenderSettings) -> list[tuple[pd.Timestamp, int]]:
+    """(start, label days) of the ranker's windows before ``as_of``: H days each when the history
+    allows, ``ranker_step_days`` apart; fewer and shorter on short history; none below
+    ``min_label_days``."""
+    out = []
+    for j in range(settings.ranker_windows):
+        end = as_of - pd.Timedelta(days=j * settings.ranker_step_days)
+        room = int((end - first_purchase) / pd.Timedelta(days=1)) - min_history_days
+        days = min(horizon_days, room)
+        if days < min_label_days:
+            break
+        out.append((end - pd.Timedelta(days=days), days))
+    return out
+
+
+def labelled(transactions: pd.DataFrame, start: pd.Timestamp, days: int,
+             settings: RecommenderSettings, horizon_days: int) -> pd.DataFrame:
+    """Candidates at ``start`` with ``label`` (bought in [start, start + days)), for the
+    customers who bought anything in that window."""
+    frame = candidates(transactions, start, horizon_days, settings).frame
+    stamp = transactions["timestamp"]
+    window = transactions.loc[(stamp >= start) & (stamp < start + pd.Timedelta(days=days))
+                              & (transactions["quantity"] > 0), ["customer_id", "product_id"]]
+    bought = window.drop_duplicates().assign(label=1)
+    frame = frame[frame["customer_id"].isin(bought["customer_id"])]
+    frame = frame.merge(bought, on=["customer_id", "product_id"], how="left")
+    return frame.assign(label=frame["label"].fillna(0).astype(int))
+
+
+def fit_ranker(transactions: pd.DataFrame, windows: list[tuple[pd.Timestamp, int]],
+               settings: RecommenderSettings, horizon_days: int) -> Ranker | None:
+    """LambdaMART on the labelled candidates of ``windows`` (None when no window has both a
+    bought and an unbought candidate)."""
+    parts = []
+    for number, (start, days) in enumerate(windows):
+        part = labelled(transactions, start, days, settings, horizon_days)
+        parts.append(part.assign(window=number))
+    if not parts:
+        return None
+    data = pd.concat(parts, ignore_index=True).sort_values(["window", "customer_id"],
+                                                           kind="stable")
+    if data.empty or data["label"].nunique() < 2:
+        return None
+    groups = data.groupby(["window", "customer_id"], sort=False).size().to_numpy()
+    model = lgb.LGBMRanker(
+        objective="lambdarank", n_estimators=settings.ranker_trees, learning_rate=0.05,
+        num_leaves=settings.ranker_leaves, min_child_samples=50, subsample=0.8,
+        subsample_freq=1, colsample_bytree=0.8, lambdarank_truncation_level=20,
+        monotone_constraints=[MONOTONE.get(f, 0) for f in FEATURES],
+        random_state=settings.seed, n_jobs=1, deterministic=True, force_row_wise=True,
+        verbose=-1)
+    model.fit(data[list(FEATURES)].to_numpy(dtype=np.float64), data["label"].to_numpy(),
+              group=groups)
+    return Ranker(model.booster_, tuple(windows))
+
+
+def ranked_matrix(ranker: Ranker, found: Candidates, user_ids: np.ndarray,
+                  item_ids: np.ndarray, keep: int) -> sp.csr_matrix:
+    """users x items: the ``keep`` best candidates per customer by the ranker, valued
+    ``RANKED_OFFSET`` + a score in (0, 1] that falls with the rank (others empty)."""
+    frame = found.frame
+    rows = pd.Index(user_ids).get_indexer(frame["customer_id"].to_numpy(dtype=object))
+    cols = pd.Index(item_ids).get_indexer(frame["product_id"].to_numpy(dtype=object))
+    ok = (rows >= 0) & (cols >= 0)
+    rows, cols = rows[ok], cols[ok]
+    score = ranker.score(frame.loc[ok])
+    order = np.lexsort((cols, -score, rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1] if len(rows) else np.zeros(0, int)
+    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    top = rank < keep
+    value = RANKED_OFFSET + 1.0 / (1.0 + rank[top])
+    return sp.csr_matrix((value.astype(np.float32), (rows[top], cols[top])),
+                         shape=(len(user_ids), len(item_ids)))
+
+
+__all__ = ["FEATURES", "RANKED_OFFSET", "Candidates", "Ranker", "candidates", "fit_ranker",
+           "labelled", "ranked_matrix", "training_windows"]
