@@ -10,8 +10,9 @@ the same history in the same run:
   with popularity, the same with ties broken by last-30-days popularity (the strongest trivial
   one), and personal frequency with a 90-day time decay;
 - churn (no purchase in the window): ROC-AUC over customers active before D; baselines: recency
-  alone, and a logistic regression on log recency, frequency and monetary fit on the window
-  before (features at D - 90, labels on [D - 90, D));
+  alone, a logistic regression on log recency, frequency and monetary fit on the window
+  before (features at D - 90, labels on [D - 90, D)), and BG/NBD and Pareto/NBD fitted on the
+  history before D (P(no purchase in the 90 days));
 - segmentation (generated data): ARI of the table's segments against the latent segments;
 - the holdout figures the training run logged for its twin (fit before D - 90, judged on
   [D - 90, D)), so the honest out-of-time estimate can be read beside the real outcome.
@@ -46,6 +47,10 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from configs.schema import FeatureSettings
+from models import btyd
+from models.features import customer_features
+
 ROOT = Path(__file__).resolve().parents[1]
 TAILOR = Path(sys.executable).with_name("tailor")
 ONLINE_RETAIL = ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.parquet"
@@ -65,12 +70,12 @@ def _run(args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def _source(kind: str, work: Path, customers: int, seed: int) -> Path:
-    """The full data set in the contract layout (what a user has before cutting nothing)."""
+def _source(kind: str, work: Path, customers: int, seed: int, export: Path) -> Path:
+    """The full data set in the contract layout (before any cut)."""
     out = work / "full"
     env = dict(os.environ)
     if kind == "online-retail":
-        _run(["data", "import", "online-retail", str(ONLINE_RETAIL), "--out", str(out)], env)
+        _run(["data", "import", "online-retail", str(export), "--out", str(out)], env)
     else:
         _run(["data", "generate", "--kind", kind, "--customers", str(customers),
               "--seed", str(seed), "--out", str(out)], env)
@@ -170,7 +175,11 @@ def churn_figures(hist: pd.DataFrame, future: pd.DataFrame, scores: pd.DataFrame
     y_before = (~before.index.isin(set(window["customer_id"]))).astype(int)
     logit = make_pipeline(FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression())
     logit.fit(before, y_before)
-    return {
+    summary = btyd.summary(customer_features(hist, as_of, FeatureSettings()).reindex(rfm.index))
+    horizon = HORIZON / pd.Timedelta(days=1)
+    bt = {f"{name}_auc": float(roc_auc_score(y, p)) for name, p in
+          btyd.baseline_probabilities(summary, summary, horizon).items()}
+    return bt | {
         "churn_auc": float(roc_auc_score(y, p.to_numpy(dtype=float))),
         "recency_auc": float(roc_auc_score(y, rfm["recency"])),
         "log_rfm_logit_auc": float(roc_auc_score(y, logit.predict_proba(rfm)[:, 1])),
@@ -200,8 +209,12 @@ def _holdout_figures(store: str) -> dict[str, float]:
     """The twin's logged out-of-time figures of each registered model's version 1."""
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     wanted = {"recommender": ["holdout_precision_at_10",
-                              "holdout_baseline_repeat_precision_at_10"],
-              "churn": ["holdout_roc_auc", "holdout_baseline_recency_roc_auc"]}
+                              "holdout_baseline_repeat_precision_at_10",
+                              "validation_ranker_precision_at_10",
+                              "validation_blend_precision_at_10"],
+              "churn": ["holdout_roc_auc", "holdout_baseline_recency_roc_auc",
+                        "holdout_baseline_bgnbd_roc_auc", "holdout_baseline_pareto_nbd_roc_auc",
+                        "validation_model_weight"]}
     out = {}
     for kind, names in wanted.items():
         try:
@@ -209,6 +222,8 @@ def _holdout_figures(store: str) -> dict[str, float]:
         except Exception:  # noqa: BLE001 - the model was not trained in this run
             continue
         out |= {f"logged_{n}": run.data.metrics[n] for n in names if n in run.data.metrics}
+        if kind == "recommender":
+            out["ranker_used"] = float(run.data.params.get("ranker") == "True")
     return out
 
 
@@ -233,11 +248,13 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--export", type=Path, default=ONLINE_RETAIL,
+                        help="the Online Retail export (default: ../shared/data/...)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="tailor-bench-") as tmp:
         work = Path(tmp)
-        full = _source(args.data, work, args.customers, args.seed)
+        full = _source(args.data, work, args.customers, args.seed, args.export)
         tx = _clean_transactions(full)
         for as_of in _cutoffs(args.cutoffs or DEFAULT_CUTOFFS[args.data], tx):
             here = work / as_of.date().isoformat()
