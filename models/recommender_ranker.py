@@ -42,9 +42,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from configs.schema import RecommenderSettings
-from models.features import history
+from models.recommender_signals import DAY, purchase_orders
 
-DAY = np.timedelta64(1, "D")
 #: added to the ranker's candidates so they always rank before the blend's other products
 RANKED_OFFSET = 10.0
 FEATURES = (
@@ -64,16 +63,21 @@ class Candidates:
     as_of: pd.Timestamp
 
 
+def _rank_in_rows(rows: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal values of the sorted ``rows``."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
+    return np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+
+
 def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.coo_matrix:
     """The ``k`` largest entries of each row (ties by column), as COO."""
     coo = matrix.tocoo()
     if coo.nnz == 0:
         return coo
     order = np.lexsort((coo.col, -coo.data, coo.row))
-    rows = coo.row[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1]
-    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
-    keep = order[rank < k]
+    keep = order[_rank_in_rows(coo.row[order]) < k]
     return sp.coo_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
 
 
@@ -88,11 +92,7 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
                settings: RecommenderSettings) -> Candidates:
     """Candidates and their features from the purchases strictly before ``as_of``."""
     as_of = pd.Timestamp(as_of)
-    past = history(transactions, as_of)
-    buy = past.loc[past["quantity"].to_numpy() > 0, ["customer_id", "product_id", "order_id",
-                                                     "timestamp"]]
-    orders = buy.groupby(["customer_id", "product_id", "order_id"], sort=False,
-                         observed=True)["timestamp"].max().reset_index()
+    orders = purchase_orders(transactions, as_of)
     u, user_ids = pd.factorize(orders["customer_id"])
     i, item_ids = pd.factorize(orders["product_id"])
     n_users, n_items = len(user_ids), len(item_ids)
@@ -126,7 +126,7 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
     cycles = pd.Series(own_cycle).groupby(pi).median().reindex(range(n_items)).to_numpy()
     season_pop = _distinct_buyers(u[season], i[season], n_items)
     # per customer
-    customer_orders = buy.groupby("customer_id", sort=False)["order_id"].nunique()
+    customer_orders = orders.groupby("customer_id", sort=False)["order_id"].nunique()
     c_orders = customer_orders.reindex(user_ids).to_numpy(dtype=np.float64)
     repeat_lines = np.bincount(pu, weights=n - 1, minlength=n_users)
     c_repeat_share = repeat_lines / np.maximum(np.bincount(u, minlength=n_users), 1)
@@ -266,8 +266,7 @@ def ranked_matrix(ranker: Ranker, found: Candidates, user_ids: np.ndarray,
     score = ranker.score(frame.loc[ok])
     order = np.lexsort((cols, -score, rows))
     rows, cols = rows[order], cols[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(rows)) + 1] if len(rows) else np.zeros(0, int)
-    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    rank = _rank_in_rows(rows)
     top = rank < keep
     value = RANKED_OFFSET + 1.0 / (1.0 + rank[top])
     return sp.csr_matrix((value.astype(np.float32), (rows[top], cols[top])),

@@ -24,6 +24,16 @@ def _positions(ids: pd.Series, index: pd.Index) -> np.ndarray:
     return index.get_indexer(ids.to_numpy(dtype=object))
 
 
+def purchase_orders(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per (customer, product, order) bought strictly before ``as_of``, with the order's
+    last timestamp: the distinct orders the repeat signals count. Purchase lines only."""
+    past = history(transactions, as_of)
+    buy = past.loc[past["quantity"].to_numpy() > 0, ["customer_id", "product_id", "order_id",
+                                                     "timestamp"]]
+    return buy.groupby(["customer_id", "product_id", "order_id"], sort=False,
+                       observed=True)["timestamp"].max().reset_index()
+
+
 def repeat_matrix(
     transactions: pd.DataFrame,
     as_of: pd.Timestamp | str,
@@ -38,11 +48,7 @@ def repeat_matrix(
     Customers/products outside ``user_ids``/``item_ids`` are ignored (they cannot be scored).
     """
     as_of = pd.Timestamp(as_of)
-    past = history(transactions, as_of)
-    buy = past.loc[past["quantity"].to_numpy() > 0, ["customer_id", "product_id", "order_id",
-                                                     "timestamp"]]
-    orders = buy.groupby(["customer_id", "product_id", "order_id"], sort=False,
-                         observed=True)["timestamp"].max().reset_index()
+    orders = purchase_orders(transactions, as_of)
     u = _positions(orders["customer_id"], pd.Index(user_ids))
     i = _positions(orders["product_id"], pd.Index(item_ids))
     keep = (u >= 0) & (i >= 0)
@@ -147,4 +153,5 @@ def holdout(
     return Holdout(truth, n_relevant, cold_ids, cold_truth, cold_n)
 
 
-__all__ = ["Holdout", "holdout", "popularity", "repeat_matrix", "row_max_normalise"]
+__all__ = ["DAY", "Holdout", "holdout", "popularity", "purchase_orders", "repeat_matrix",
+           "row_max_normalise"]
