@@ -111,15 +111,17 @@ def fit_bgnbd(data: pd.DataFrame) -> BgNbd:
     return BgNbd(**{k: float(np.asarray(result[k]).ravel()[0]) for k in ("r", "alpha", "a", "b")})
 
 
-def baseline_probabilities(fit_on: pd.DataFrame, score: pd.DataFrame, days: float
-                           ) -> dict[str, np.ndarray]:
+def baseline_probabilities(fit_on: pd.DataFrame, score: pd.DataFrame, days: float,
+                           bgnbd: BgNbd | None = None) -> dict[str, np.ndarray]:
     """P(no purchase in ``days``) for ``score``'s customers from BG/NBD and Pareto/NBD, both
-    fitted on ``fit_on`` (the same customers' summaries at the same date)."""
+    fitted on ``fit_on`` (the same customers' summaries at the same date); ``bgnbd``: a BG/NBD
+    already fitted on ``fit_on``, reused instead of fitting it again."""
     pareto = _fit(PARETO_NBD, fit_on)
     with _quiet():
         p_pareto = np.asarray(pareto.expected_purchase_probability(
             data=score.reset_index(drop=True), n_purchases=0, future_t=days)).ravel()
-    return {BGNBD: fit_bgnbd(fit_on).p_no_purchase(score, days),
+    bgnbd = bgnbd if bgnbd is not None else fit_bgnbd(fit_on)
+    return {BGNBD: bgnbd.p_no_purchase(score, days),
             PARETO_NBD: np.clip(p_pareto, 0.0, 1.0)}
 
 

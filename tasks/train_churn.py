@@ -48,14 +48,15 @@ def refit_twin(settings: Settings, data: ChurnData, params: dict, threshold: flo
     return with_btyd(model, data.holdout.features, model_weight, data.windows.horizon_days)
 
 
-def btyd_baselines(data: ChurnData, settings: Settings) -> dict[str, float]:
-    """BG/NBD and Pareto/NBD fitted on the histories before the holdout, scored on it."""
+def btyd_baselines(data: ChurnData, bgnbd: btyd.BgNbd | None = None) -> dict[str, float]:
+    """BG/NBD and Pareto/NBD fitted on the histories before the holdout, scored on it
+    (``bgnbd``: the twin's BG/NBD, already fitted on those histories, when it blends one)."""
     holdout = data.holdout
     summary = btyd.summary(holdout.features)
     y = holdout.labels.to_numpy()
     metrics: dict[str, float] = {}
-    for name, p in btyd.baseline_probabilities(summary, summary,
-                                               data.windows.holdout_days).items():
+    for name, p in btyd.baseline_probabilities(summary, summary, data.windows.holdout_days,
+                                               bgnbd).items():
         metrics |= prefixed(probability_metrics(y, p), f"baseline_{name}_")
     return metrics
 
@@ -72,7 +73,7 @@ def fit_churn_run(
                   callbacks=callbacks)
     fit = fit_twin_and_served(params, data, cfg)
     holdout = data.holdout
-    metrics = prefixed(evaluate(fit.twin, holdout, cfg) | btyd_baselines(data, settings),
+    metrics = prefixed(evaluate(fit.twin, holdout, cfg) | btyd_baselines(data, fit.twin.btyd),
                        HOLDOUT_PREFIX)
     metrics |= prefixed(fit.validation_metrics, VALIDATION_PREFIX)
     metrics |= {"served_rows": float(len(data.served.labels)),

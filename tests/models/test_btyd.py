@@ -65,7 +65,8 @@ def test_p_alive_separates_known_alive_from_known_gone(cohort) -> None:
     churn = truth.set_index("customer_id")["churn_time"].reindex(summary.index)
     gone = (churn.notna() & (churn < as_of)).to_numpy()
     assert 200 < gone.sum() < len(gone) - 200
-    alive = btyd.fit_bgnbd(summary).p_alive(summary)
+    fitted = btyd.fit_bgnbd(summary)
+    alive = fitted.p_alive(summary)
     # BG/NBD can only lose a customer after a repeat purchase: among repeat buyers P(alive)
     # ranks the truth; a one-time buyer is "alive" to it, whatever happened since
     repeat = summary["frequency"].to_numpy() > 0
@@ -76,3 +77,6 @@ def test_p_alive_separates_known_alive_from_known_gone(cohort) -> None:
     for name, p in baselines.items():
         assert roc_auc_score(gone, p) > 0.8, name  # P(no purchase) is high for those gone
         assert ((p >= 0) & (p <= 1)).all(), name
+    # a BG/NBD already fitted on the same summaries is reused, not fitted again: same figures
+    reused = btyd.baseline_probabilities(summary, summary, 90, bgnbd=fitted)
+    np.testing.assert_allclose(reused[btyd.BGNBD], baselines[btyd.BGNBD])
