@@ -29,6 +29,11 @@ class DataSettings(_Section):
     timestamp_dayfirst: bool = Field(
         False, description="read non-ISO dates like 01/02/2011 as day/month (UK, EU exports)"
     )
+    future_tolerance_hours: float = Field(
+        24.0, ge=0, description="timestamps later than the run's UTC time plus this are "
+                                "quarantined (future_timestamp); the slack covers local-time "
+                                "exports ahead of UTC and clock skew"
+    )
 
 
 class FeatureSettings(_Section):
@@ -235,12 +240,18 @@ class TrackingSettings(_Section):
 
 
 class RegistrySettings(_Section):
-    """Model registry: which metrics `tailor models` shows beside each champion and challenger."""
+    """Model registry: what `tailor models` shows, and how retrains share one store."""
 
     key_metrics: dict[Literal["segmentation", "recommender", "churn"], list[str]] = Field(
         default_factory=dict,
         description="per model kind, the run metrics shown by `tailor models`; absent: all",
     )
+    lock_wait_seconds: float = Field(
+        0.0, ge=0, description="how long a retrain waits for another one on the same store "
+                               "to finish before failing (0: fail at once)")
+    stale_run_hours: float = Field(
+        24.0, gt=0, description="a RUNNING record whose process cannot be checked (another "
+                                "host, no owner tags) is repaired once it is this old")
 
 
 class PromotionSettings(_Section):
@@ -322,6 +333,10 @@ class ScoringSettings(_Section):
     )
     snapshot_dir: str = Field("out/snapshot", min_length=1,
                               description="customer features + attributes for the serving API")
+    keep_snapshots: int = Field(
+        3, ge=1, description="snapshot directories kept after a publish (newest first; the "
+                             "published one is always kept), so a rollback or a slow reader "
+                             "still finds the previous ones")
 
     @model_validator(mode="after")
     def _unique_names(self) -> ScoringSettings:
@@ -354,6 +369,9 @@ class ServingSettings(_Section):
     max_k: int = Field(100, ge=1, description="largest k a request may ask for")
     max_batch: int = Field(1000, ge=1, description="most customers in one POST /recommendations")
     log_requests: bool = Field(True, description="one log line per request with its latency")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1, description="a request body larger than this is refused (413) before "
+                                     "it is read, so big uploads cannot stall the server")
 
 
 class DeploymentSettings(_Section):

@@ -109,6 +109,10 @@ def _parameters(flow: Flow, wanted: dict[str, Any]) -> dict[str, Any]:
 
 def _to_deployment(flow: Flow, name: str, cron: str, settings: Settings,
                    parameters: dict[str, Any], description: str) -> RunnerDeployment:
+    """One scheduled deployment; at most one of its runs executes at a time (a run due while
+    the previous one is still going waits for it: two retrains gating at once could each
+    replace a champion the other never compared with)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.client.schemas.schedules import CronSchedule
     from prefect.types.entrypoint import EntrypointType
 
@@ -125,6 +129,8 @@ def _to_deployment(flow: Flow, name: str, cron: str, settings: Settings,
         description=description,
         tags=[*TAGS, name],
         entrypoint_type=EntrypointType.MODULE_PATH,
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
     )
 
 

@@ -1,8 +1,10 @@
-"""Flow: score every customer with the champion models and write one row per customer.
+"""Flow: score every customer with the champions and write one row per customer.
 
-Reads as: load -> validate (quarantine) -> features as of a date -> load champions -> score
-(segment, churn probability, top-k products, next best action) -> write scores atomically ->
-write the serving snapshot (features, customer attributes, manifest) -> summary artifact.
+Reads as: repair what a killed retrain left (when none is running) -> load -> validate
+(quarantine) -> features as of a date -> load champions -> score (segment, churn probability,
+top-k products, next best action) -> write scores atomically -> write the serving snapshot
+(features, customer attributes, manifest: a new directory, published in one atomic switch, see
+``tasks/snapshot.py``) -> summary artifact.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from models.features import default_as_of
 from models.scoring import MODEL_KINDS
 from models.windows import check_scoring_date, fit_until
 from tasks.data import build_customer_features, load_raw, validate
+from tasks.reconcile import reconcile_store
+from tasks.registry_lock import try_registry_lock
 from tasks.scoring import (
     load_champions_task,
     parse_target,
@@ -28,7 +32,7 @@ from tasks.scoring import (
     write_scores_task,
     write_snapshot_task,
 )
-from tasks.tracking import data_fingerprint
+from tasks.tracking import data_fingerprint, tracking_uri
 
 
 def _default_quarantine(out: str, snapshot_dir: str) -> Path:
@@ -58,6 +62,11 @@ def score_customers(
     parse_target(out)  # a bad --out fails before any work
     logger = get_run_logger()
 
+    # a killed retrain may have left a promotion half-applied: repair it before reading the
+    # champions, unless a live retrain holds the store (it owns what it is doing)
+    with try_registry_lock(tracking_uri(settings.tracking), "tailor score") as held:
+        if held:
+            reconcile_store(settings)
     champions = load_champions_task(settings.tracking)
     raw = load_raw(data_dir)
     result = validate(raw, settings.data,
@@ -85,7 +94,8 @@ def score_customers(
                 "customers": len(features), "model_versions": versions,
                 "models_fit_before": fitted,
                 "scores": where, "k": scoring.k}
-    snapshot_path = write_snapshot_task(snapshot, features, clean.customers, manifest)
+    snapshot_path = write_snapshot_task(snapshot, features, clean.customers, manifest,
+                                        scoring.keep_snapshots)
 
     counts = scores[ACTION_COLUMN].value_counts()
     actions = {name: int(counts.get(name, 0)) for name in action_names(scoring)}

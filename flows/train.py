@@ -1,14 +1,17 @@
 """Flow: validate a data set, train challengers, score them against the champions, promote.
 
-Reads as: load -> validate (quarantine) -> keep the history before the scoring date -> train
+Reads as: take the store's lock and repair what a killed run left -> load -> validate
+(quarantine, in this run's own folder) -> keep the history before the scoring date -> train
 each chosen model (concurrently, each its own MLflow run under one parent run: tune and judge a
 holdout twin, register the served model fit on all that history; a model the data cannot train
 is skipped with its reason) -> score challenger and champion configurations on the challenger's
-holdout -> move the aliases together -> summary.
+holdout -> record the decisions and move the aliases together (one durable intent) -> summary.
 """
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,9 @@ from tailor.data.validate import ValidationResult
 from tasks import registry, tracking
 from tasks.data import load_raw, validate
 from tasks.gate import Decision, apply_decisions, evaluate_gate
+from tasks.reconcile import reconcile_store
+from tasks.registry_lock import registry_lock
+from tasks.retry import TRANSIENT_RETRIES
 from tasks.train_churn import train_churn_task
 from tasks.train_recommender import train_recommender_task
 from tasks.train_segmentation import train_segmentation_task
@@ -39,7 +45,7 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return tracking.data_fingerprint(frame)
 
 
-@task(name="open-parent-run", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="open-parent-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def open_parent_run(settings: Settings, name: str, fingerprint_: str,
                     result: ValidationResult, as_of: pd.Timestamp, models: list[str]) -> str:
     """The flow's MLflow run: what data went in and what was quarantined, models beneath it."""
@@ -60,13 +66,13 @@ def open_parent_run(settings: Settings, name: str, fingerprint_: str,
     return run_id
 
 
-@task(name="log-decisions", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="log-decisions", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def log_decisions(settings: Settings, run_id: str, table: pd.DataFrame) -> None:
     tracking.log_frame(tracking.client_for(settings.tracking), run_id, table,
                        "decisions/promotion.csv")
 
 
-@task(name="close-parent-run", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="close-parent-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def close_parent_run(settings: Settings, run_id: str, ok: bool) -> None:
     tracking.end_run(tracking.client_for(settings.tracking), run_id, ok=ok)
 
@@ -110,8 +116,23 @@ def train_models(
     unknown = sorted(set(chosen) - set(MODELS))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    run_dir = Path(out_dir) / "runs" / run_folder_name()
+    with registry_lock(tracking.tracking_uri(settings.tracking), f"tailor train {run_dir.name}",
+                       settings.registry.lock_wait_seconds):
+        repaired = reconcile_store(settings)
+        summary = _train(settings, data_dir, run_dir, chosen, as_of, promote)
+    return summary | {"repaired": repaired, "run_dir": str(run_dir)}
+
+
+def run_folder_name() -> str:
+    """One output folder per retrain (two retrains never write the same quarantine)."""
+    return f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
+
+
+def _train(settings: Settings, data_dir: str, run_dir: Path, chosen: list[str],
+           as_of: str | None, promote: bool) -> dict[str, Any]:
     raw = load_raw(data_dir)
-    result = validate(raw, settings.data, str(Path(out_dir) / "quarantine"))
+    result = validate(raw, settings.data, str(run_dir / "quarantine"))
     cutoff = check_as_of(result.dataset.transactions,
                          pd.Timestamp(as_of) if as_of else
                          default_as_of(result.dataset.transactions))
@@ -132,8 +153,8 @@ def train_models(
         if promote:
             gates = {kind: evaluate_gate.submit(kind, res, clean, settings)
                      for kind, res in trained.items()}
-            decisions = {kind: gate.result() for kind, gate in gates.items()}
-            apply_decisions(list(decisions.values()), settings)
+            applied = apply_decisions([gate.result() for gate in gates.values()], settings)
+            decisions = {d.kind: d for d in applied}
     except BaseException:
         close_parent_run(settings, parent, ok=False)
         raise

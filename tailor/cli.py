@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from configs import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Generate, import and validate data sets.", no_args_is_help=True)
@@ -36,10 +39,21 @@ SetOpt = Annotated[
 ]
 
 
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option(
+        "--debug", help="On a failure, show Prefect's logs and the full traceback.")] = False,
+             ) -> None:
+    _DEBUG["on"] = debug
+
+
 def _quiet_services() -> None:
-    """Keep local runs offline and readable: no telemetry, no chatty server logs."""
+    """Keep local runs offline and readable: no telemetry, no chatty server logs, and (unless
+    --debug) no Prefect tracebacks: a failing command prints one clear line instead."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if _DEBUG["on"] else "CRITICAL")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -53,6 +67,10 @@ def _quiet_services() -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     # MLflow's hint about integer columns in inferred signatures: ours are never null.
     warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+    # PyMC-Marketing's imports: a notice about ArviZ's next major version, and PyTensor's
+    # about BLAS (its C backend is only used for the BTYD fits, which are small)
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor")
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
 
 
 def _settings(config: list[Path] | None, overrides: list[str] | None) -> Settings:
@@ -66,6 +84,32 @@ def _settings(config: list[Path] | None, overrides: list[str] | None) -> Setting
 def _fail(message: str) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(1)
+
+
+def _run_flow(command: str, run: Callable[[], T]) -> T:
+    """Run a flow against a Prefect API that dies with this process; turn a failure into one
+    clear line and exit code 1 (the traceback only with --debug)."""
+    from configs import ConfigError
+    from tailor.data.io import DataSourceError
+    from tailor.data.validate import DataContractError
+    from tailor.local_prefect import local_prefect_api
+    from tasks.registry import RegistryError
+    from tasks.registry_lock import RegistryBusyError
+
+    expected = (DataSourceError, DataContractError, ConfigError, RegistryError,
+                RegistryBusyError, ValueError)
+    try:
+        with local_prefect_api():
+            return run()
+    except expected as exc:
+        if _DEBUG["on"]:
+            raise
+        raise _fail(f"tailor {command}: {exc}") from None
+    except Exception as exc:
+        if _DEBUG["on"]:
+            raise
+        raise _fail(f"tailor {command} failed: {type(exc).__name__}: {exc}\n"
+                    f"(run `tailor --debug {command} ...` for the traceback)") from None
 
 
 @config_app.command("show")
@@ -120,15 +164,21 @@ def data_validate(
         DataContractError,
         format_summary,
         validate_dataset,
+        write_failed_quarantine,
         write_quarantine,
     )
 
     settings = _settings(config, set_)
+    out = quarantine or data / "_quarantine"
     try:
         result = validate_dataset(read_dataset(data), settings.data)
-    except (DataSourceError, DataContractError) as exc:
+    except DataSourceError as exc:
         raise _fail(str(exc)) from None
-    target = write_quarantine(result, quarantine or data / "_quarantine")
+    except DataContractError as exc:
+        if exc.result is not None:
+            typer.echo(format_summary(exc.result))
+        raise _fail(str(write_failed_quarantine(exc, out))) from None
+    target = write_quarantine(result, out)
     typer.echo(format_summary(result))
     typer.echo(f"quarantine written to {target}")
 
@@ -186,8 +236,8 @@ def prepare(
     _quiet_services()
     from flows.prepare import prepare_data
 
-    summary = prepare_data(str(data), str(out), as_of,
-                           [str(c) for c in config or []], list(set_ or []))
+    summary = _run_flow("prepare", lambda: prepare_data(
+        str(data), str(out), as_of, [str(c) for c in config or []], list(set_ or [])))
     typer.echo(json.dumps(summary, indent=2))
 
 
@@ -213,20 +263,18 @@ def train(
     _settings(config, set_)
     _quiet_services()
     from flows.train import train_models
-    from models.windows import InsufficientHistoryError
 
-    try:
-        summary = train_models(str(data), str(out),
-                               [m.strip() for m in models.split(",") if m], as_of,
-                               [str(c) for c in config or []], list(set_ or []))
-    except InsufficientHistoryError as exc:
-        raise _fail(f"tailor train: {exc}") from None
+    summary = _run_flow("train", lambda: train_models(
+        str(data), str(out), [m.strip() for m in models.split(",") if m], as_of,
+        [str(c) for c in config or []], list(set_ or [])))
     _print_training(summary)
     if summary["skipped"] and len(summary["skipped"]) == len(summary["models"]):
         raise _fail("tailor train: no model could be trained on this data (reasons above)")
 
 
 def _print_training(summary: dict) -> None:
+    for line in summary.get("repaired", []):
+        typer.secho(f"repaired {line}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"\ntrained as of {summary['as_of']} (MLflow parent run {summary['parent_run_id']})")
     for kind, reason in summary.get("skipped", {}).items():
         reason = reason.removeprefix(f"{kind}: ")
@@ -255,6 +303,7 @@ def run(
     settings = _settings(config, set_)
     _quiet_services()
     from flows.prepare import prepare_data
+    from flows.score import score_customers
     from flows.train import train_models
     from tailor.data.generate import generate, write_generated
     from tasks.tracking import tracking_uri
@@ -264,23 +313,24 @@ def run(
     write_generated(generated, data_dir)
     typer.echo(f"generated {len(generated.dataset.transactions):,} order lines in {data_dir}")
     configs_ = [str(c) for c in config or []]
-    summary = prepare_data(str(data_dir), str(out), None, configs_, list(set_ or []))
-    typer.echo("")
-    typer.echo(f"as of {summary['as_of']}: {summary['rows_accepted']:,} of "
-               f"{summary['rows_read']:,} order lines accepted")
-    for rule, rows in summary["rows_quarantined"].items():
-        typer.echo(f"  quarantined {rows:>8,}  {rule}")
-    typer.echo(f"{summary['customers']:,} customers x {summary['feature_columns']} features "
-               f"-> {summary['features_path']}")
-    typer.echo(f"quarantine -> {summary['quarantine_dir']}")
-    trained = train_models(str(data_dir), str(out), None, None, configs_, list(set_ or []))
-    _print_training(trained)
-    from flows.score import score_customers
 
-    typer.echo("")
-    scored = score_customers(str(data_dir), str(out / "scores.parquet"), None, None, configs_,
-                             list(set_ or []))
-    _print_scoring(scored)
+    def main_job() -> None:
+        summary = prepare_data(str(data_dir), str(out), None, configs_, list(set_ or []))
+        typer.echo("")
+        typer.echo(f"as of {summary['as_of']}: {summary['rows_accepted']:,} of "
+                   f"{summary['rows_read']:,} order lines accepted")
+        for rule, rows in summary["rows_quarantined"].items():
+            typer.echo(f"  quarantined {rows:>8,}  {rule}")
+        typer.echo(f"{summary['customers']:,} customers x {summary['feature_columns']} "
+                   f"features -> {summary['features_path']}")
+        typer.echo(f"quarantine -> {summary['quarantine_dir']}")
+        _print_training(train_models(str(data_dir), str(out), None, None, configs_,
+                                     list(set_ or [])))
+        typer.echo("")
+        _print_scoring(score_customers(str(data_dir), str(out / "scores.parquet"), None, None,
+                                       configs_, list(set_ or [])))
+
+    _run_flow("run", main_job)
     typer.echo(f"MLflow store: {tracking_uri(settings.tracking)}")
     typer.echo("browse runs:  .venv/bin/tailor ui   (MLflow UI on http://127.0.0.1:5000)")
 
@@ -361,6 +411,40 @@ def rollback_cmd(
     typer.echo(f"{move.model}@champion: v{move.from_version} -> v{move.to_version}")
 
 
+@app.command("doctor")
+def doctor_cmd(
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Repair what is found (takes the store's lock; fails if a retrain "
+                      "holds it).")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Check the MLflow store for what killed runs leave: interrupted promotions, runs left
+    RUNNING, versions never gated. Exit code 1 when something is found and not repaired."""
+    settings = _settings(config, set_)
+    _quiet_services()
+    from tasks.reconcile import reconcile
+    from tasks.registry_lock import RegistryBusyError, registry_lock
+    from tasks.tracking import client_for, tracking_uri
+
+    uri = tracking_uri(settings.tracking)
+    client = client_for(settings.tracking)
+    try:
+        with registry_lock(uri, "tailor doctor --fix" if fix else "tailor doctor"):
+            findings = reconcile(client, settings.tracking.experiment_prefix, fix=fix,
+                                 stale_hours=settings.registry.stale_run_hours)
+    except RegistryBusyError as exc:
+        raise _fail(f"tailor doctor: {exc}") from None
+    typer.echo(f"store: {uri}")
+    for finding in findings:
+        typer.echo(("repaired " if fix else "found ") + finding.line())
+    if not findings:
+        typer.echo("consistent: no interrupted promotion, no run left RUNNING, every version "
+                   "gated")
+    elif not fix:
+        raise _fail(f"{len(findings)} problem(s); `tailor doctor --fix` repairs them")
+
+
 @app.command("ui")
 def ui_cmd(
     port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
@@ -412,20 +496,16 @@ def score_cmd(
     _settings(config, set_)
     _quiet_services()
     from flows.score import score_customers
-    from models.windows import InsufficientHistoryError, ScoringDateError
     from tasks.scoring import ScoreTargetError, parse_target
 
     try:
         parse_target(out)
     except ScoreTargetError as exc:
         raise _fail(str(exc)) from None
-    try:
-        summary = score_customers(str(data), out, as_of, k, [str(c) for c in config or []],
-                                  list(set_ or []),
-                                  None if snapshot_dir is None else str(snapshot_dir),
-                                  None if quarantine is None else str(quarantine))
-    except (InsufficientHistoryError, ScoringDateError) as exc:
-        raise _fail(f"tailor score: {exc}") from None
+    summary = _run_flow("score", lambda: score_customers(
+        str(data), out, as_of, k, [str(c) for c in config or []], list(set_ or []),
+        None if snapshot_dir is None else str(snapshot_dir),
+        None if quarantine is None else str(quarantine)))
     _print_scoring(summary)
 
 

@@ -18,10 +18,17 @@ from models.features import customer_features
 from tailor.contracts import DataFrame, Transactions
 from tailor.data.dataset import Dataset
 from tailor.data.io import read_dataset, write_frame_atomic
-from tailor.data.validate import ValidationResult, validate_dataset, write_quarantine
+from tailor.data.validate import (
+    DataContractError,
+    ValidationResult,
+    validate_dataset,
+    write_failed_quarantine,
+    write_quarantine,
+)
+from tasks.retry import TRANSIENT_RETRIES
 
 
-@task(name="load-data", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="load-data", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def load_raw(data_dir: str) -> Dataset:
     """Read the raw tables of a data set directory (CSV cells stay strings)."""
     return read_dataset(data_dir)
@@ -29,8 +36,12 @@ def load_raw(data_dir: str) -> Dataset:
 
 @task(name="validate-data", cache_policy=NO_CACHE)
 def validate(raw: Dataset, settings: DataSettings, quarantine_dir: str) -> ValidationResult:
-    """Split rows into contract-valid and quarantined; write the quarantine and its summary."""
-    result = validate_dataset(raw, settings)
+    """Split rows into contract-valid and quarantined; write the quarantine and its summary,
+    also when a whole-table problem stops the run (the quarantine is what explains it)."""
+    try:
+        result = validate_dataset(raw, settings)
+    except DataContractError as exc:
+        raise write_failed_quarantine(exc, Path(quarantine_dir)) from exc
     write_quarantine(result, Path(quarantine_dir))
     return result
 
@@ -49,7 +60,7 @@ def build_customer_features(
                              products=products)
 
 
-@task(name="write-table", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="write-table", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def write_table(frame: pd.DataFrame, path: str, index: bool = False) -> str:
     """Write a table atomically (parquet or CSV by extension)."""
     out = frame.reset_index() if index else frame

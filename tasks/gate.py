@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mlflow import MlflowClient
@@ -35,7 +35,15 @@ from models.churn_data import cutoff_frame
 from models.features import customer_features, history
 from models.windows import HOLDOUT_PREFIX, Windows, fit_until
 from tailor.data.dataset import Dataset
-from tasks import registry, tracking, train_churn, train_recommender, train_segmentation
+from tasks import (
+    promotion_intent,
+    registry,
+    tracking,
+    train_churn,
+    train_recommender,
+    train_segmentation,
+)
+from tasks.faults import fault_point
 from tasks.pyfunc import load_predictor
 from tasks.registry import CHALLENGER, CHAMPION
 from tasks.training import TrackedTraining
@@ -183,23 +191,70 @@ def _record(client: MlflowClient, run_id: str, decision: Decision) -> None:
     tracking.log_metrics(client, run_id, scores)
 
 
-@task(name="move-aliases", retries=1, retry_delay_seconds=[2], cache_policy=NO_CACHE)
-def apply_decisions(decisions: list[Decision], settings: Settings) -> list[registry.AliasMove]:
-    """Plan every alias move first, then apply them together (all or nothing), then tag."""
+def still_current(client: MlflowClient, decision: Decision) -> Decision:
+    """Compare-and-swap: a promotion stands only if the champion is still the version the gate
+    scored; otherwise it is withdrawn, with the reason (the next retrain gates against the new
+    champion)."""
+    if not decision.promote:
+        return decision
+    name = registry.registered_name(decision.kind)
+    current = registry.alias_version(client, name, CHAMPION)
+    if current == decision.champion_version:
+        return decision
+    return replace(decision, promote=False, reason=(
+        f"not promoted: {name}@champion moved from v{decision.champion_version} to v{current} "
+        f"after the gate scored it; the next retrain is gated against v{current}"))
+
+
+def _tag_decision(client: MlflowClient, decision: Decision) -> None:
+    name = registry.registered_name(decision.kind)
+    tags = {**decision.tags(), registry.GATE_STATE: "decided"}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, decision.challenger_version, key, value)
+
+
+def _plan(client: MlflowClient, decision: Decision, actor: str) -> list[registry.AliasMove]:
+    name = registry.registered_name(decision.kind)
+    moves = [registry.plan_move(client, name, CHALLENGER, decision.challenger_version,
+                                actor=actor, reason=decision.reason)]
+    if decision.promote:
+        champion = registry.plan_move(client, name, CHAMPION, decision.challenger_version,
+                                      actor=actor, reason=decision.reason,
+                                      metrics={decision.metric: decision.challenger_score})
+        # from the version the gate scored, not whatever the registry says now
+        moves.append(replace(champion, from_version=decision.champion_version))
+    return moves
+
+
+@task(name="move-aliases", cache_policy=NO_CACHE)
+def apply_decisions(decisions: list[Decision], settings: Settings) -> list[Decision]:
+    """Record every decision on its version, write the planned alias moves as one durable
+    intent, then apply them together (all or nothing) and close the intent.
+
+    Not retried: a retry would move aliases planned against a registry that may have changed;
+    an interrupted promotion is repaired by :func:`tasks.reconcile.reconcile` instead. Returns
+    the decisions as applied (a promotion withdrawn by the compare-and-swap says why).
+    """
     client = tracking.client_for(settings.tracking)
-    actor = settings.promotion.actor
-    moves = []
-    for d in decisions:
-        name = registry.registered_name(d.kind)
-        moves.append(registry.plan_move(client, name, CHALLENGER, d.challenger_version,
-                                        actor=actor, reason=d.reason))
-        if d.promote:
-            moves.append(registry.plan_move(
-                client, name, CHAMPION, d.challenger_version, actor=actor, reason=d.reason,
-                metrics={d.metric: d.challenger_score}))
-    applied = registry.apply_moves(client, moves)
-    for d in decisions:
-        name = registry.registered_name(d.kind)
-        for key, value in d.tags().items():
-            client.set_model_version_tag(name, d.challenger_version, key, value)
-    return applied
+    final = [still_current(client, d) for d in decisions]
+    for decision in final:
+        _tag_decision(client, decision)
+    moves = [m for d in final for m in _plan(client, d, settings.promotion.actor)
+             if m.from_version != m.to_version]
+    if not moves:
+        return final
+    intent = promotion_intent.open_intent(
+        client, moves, "promote " + ", ".join(f"{m.model}@{m.alias}->v{m.to_version}"
+                                              for m in moves))
+    try:
+        applied = registry.apply_moves(client, [replace(m, intent=intent) for m in moves],
+                                       tag_versions=False,
+                                       after_each=lambda: fault_point("between-moves"))
+    except BaseException:
+        promotion_intent.close_intent(client, intent, promotion_intent.REVERTED)
+        raise
+    fault_point("before-tags")
+    for move in applied:
+        registry.tag_version(client, move)
+    promotion_intent.close_intent(client, intent, promotion_intent.APPLIED)
+    return final

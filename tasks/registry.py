@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +52,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE, MLFLOW_USER
 
 from configs.schema import TrackingSettings
 from tasks import tracking
+from tasks.owner import owner_tags
 
 MODEL_KINDS = ("segmentation", "recommender", "churn")
 NAME_PREFIX = "tailor-"
@@ -99,6 +100,7 @@ class AliasMove:
     kind: str = KIND_MOVE
     run_id: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict, hash=False)
+    intent: str | None = None  # the promotion record this move belongs to
 
 
 # --- names and clients ------------------------------------------------------------------------
@@ -217,8 +219,10 @@ def _apply_one(client: MlflowClient, move: AliasMove) -> AliasMove:
         f"{_TAG}from_version": move.from_version or "", f"{_TAG}to_version": move.to_version or "",
         f"{_TAG}kind": move.kind, f"{_TAG}actor": move.actor, f"{_TAG}reason": move.reason,
         f"{_TAG}at": at.isoformat(timespec="microseconds"),
-        MLFLOW_USER: move.actor, MLFLOW_RUN_NOTE: move.reason,
+        MLFLOW_USER: move.actor, MLFLOW_RUN_NOTE: move.reason, **owner_tags(),
     }
+    if move.intent:
+        tags[f"{_TAG}intent"] = move.intent
     run_name = f"{move.model}@{move.alias} {move.from_version or '-'}->{move.to_version or '-'}"
     run_id = client.create_run(experiment_id, start_time=_ms(at), tags=tags,
                                run_name=run_name).info.run_id
@@ -247,7 +251,7 @@ def _mark_failed(client: MlflowClient, run_id: str, exc: BaseException) -> None:
         pass  # the run stays RUNNING, which does not count either
 
 
-def _tag_version(client: MlflowClient, move: AliasMove) -> None:
+def tag_version(client: MlflowClient, move: AliasMove) -> None:
     """Convenience tags on the version now behind the alias (the audit runs are the truth)."""
     if move.to_version is None or move.run_id is None or move.at is None:
         return
@@ -267,7 +271,7 @@ def _move(client: MlflowClient, name: str, alias: str, version: str | int | None
           metrics: Mapping[str, float] | None = None) -> AliasMove:
     move = _apply_one(client, plan_move(client, name, alias, version, actor=actor,
                                         reason=reason, kind=kind, metrics=metrics))
-    _tag_version(client, move)
+    tag_version(client, move)
     return move
 
 
@@ -280,9 +284,29 @@ def set_challenger(client: MlflowClient, name: str, version: str | int, *, actor
 
 def promote(client: MlflowClient, name: str, version: str | int, *, actor: str, reason: str,
             metrics: Mapping[str, float] | None = None) -> AliasMove:
-    """Serve ``version``: move ``champion`` to it, recording the metrics that justified it."""
+    """Serve ``version``: move ``champion`` to it, recording the metrics that justified it.
+
+    A version marked as having no gate decision (its training run died before the gate, see
+    :mod:`tasks.reconcile`) is refused: nothing reaches ``champion`` without a decision.
+    """
+    check_decided(client, _name(name), str(version))
     return _move(client, name, CHAMPION, version, actor=actor, reason=reason,
                  kind=KIND_PROMOTE, metrics=metrics)
+
+
+GATE_STATE = "tailor.gate.state"
+GATE_PROMOTE = "tailor.gate.promote"
+GATE_REASON = "tailor.gate.reason"
+UNGATED = "none"
+
+
+def check_decided(client: MlflowClient, name: str, version: str) -> None:
+    """Raise unless ``version`` may be promoted: not marked as never gated."""
+    tags = client.get_model_version(name, version).tags or {}
+    if tags.get(GATE_STATE) == UNGATED and GATE_PROMOTE not in tags:
+        why = tags.get(GATE_REASON, "its training run ended before the gate")
+        raise RegistryError(f"{name} v{version} has no gate decision ({why}); it cannot be "
+                            "promoted: retrain to get a gated version")
 
 
 def rollback(client: MlflowClient, name: str, *, actor: str, reason: str = "rollback",
@@ -322,11 +346,14 @@ def _alias_history(trail: pd.DataFrame, current: str) -> list[str]:
 
 # --- applying a plan ------------------------------------------------------------------------------
 
-def apply_moves(client: MlflowClient, moves: Sequence[AliasMove]) -> list[AliasMove]:
+def apply_moves(client: MlflowClient, moves: Sequence[AliasMove], *,
+                tag_versions: bool = True,
+                after_each: Callable[[], None] | None = None) -> list[AliasMove]:
     """Apply planned moves all-or-nothing: on a failure, revert those applied and re-raise.
 
     Nothing moves unless every planned ``from_version`` still matches the registry. Version tags
-    are written only once every move has succeeded.
+    are written only once every move has succeeded (``tag_versions`` False: by the caller, with
+    :func:`tag_version`). ``after_each`` runs after every applied move.
     """
     targets = [(m.model, m.alias) for m in moves]
     if len(set(targets)) != len(targets):
@@ -345,8 +372,11 @@ def apply_moves(client: MlflowClient, moves: Sequence[AliasMove]) -> list[AliasM
         except BaseException as exc:
             _revert(client, applied, failed=move, exc=exc)
             raise
-    for move in applied:
-        _tag_version(client, move)
+        if after_each is not None:
+            after_each()
+    if tag_versions:
+        for move in applied:
+            tag_version(client, move)
     return applied
 
 

@@ -36,10 +36,13 @@ from configs.schema import ScoringSettings, TrackingSettings
 from models.features import PROVENANCE_COLUMNS
 from models.scoring import score_customers
 from tailor.data.io import write_frame_atomic
+from tasks import snapshot
 from tasks.champions import Champion, load_champions
+from tasks.retry import TRANSIENT_RETRIES
 from tasks.tracking import client_for
 
 LIST_COLUMN = "recommendations"
+DEFAULT_KEEP: int = ScoringSettings.model_fields["keep_snapshots"].default
 
 
 class ScoreTargetError(ValueError):
@@ -158,25 +161,21 @@ def write_scores(frame: pd.DataFrame, out: str | ScoreTarget) -> str:
 
 
 def write_snapshot(snapshot_dir: str | Path, features: pd.DataFrame,
-                   customers: pd.DataFrame | None, manifest: dict[str, Any]) -> Path:
-    """Features and customer attributes for the serving API, then ``manifest.json`` last (a
-    reader that finds the manifest finds the tables it describes)."""
-    directory = Path(snapshot_dir)
-    write_frame_atomic(features.reset_index(), directory / "customer_features.parquet")
+                   customers: pd.DataFrame | None, manifest: dict[str, Any],
+                   keep: int = DEFAULT_KEEP) -> Path:
+    """Features, customer attributes and manifest for the serving API as one new snapshot
+    directory, published in one atomic switch (see :mod:`tasks.snapshot`): a kill at any
+    point leaves the previous snapshot served. Returns the published directory."""
     attrs = pd.DataFrame({"customer_id": pd.Series(dtype=object)}) if customers is None else \
         customers.drop(columns=[c for c in PROVENANCE_COLUMNS if c in customers.columns])
-    write_frame_atomic(attrs, directory / "customers.parquet")
     body = {**manifest, "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(body, handle, indent=2, default=str)
-    os.replace(tmp, directory / "manifest.json")
-    return directory
+    tables = {snapshot.FEATURES_FILE: features.reset_index(), snapshot.CUSTOMERS_FILE: attrs}
+    return snapshot.write(snapshot_dir, tables, body, keep)
 
 
 # --- Prefect tasks ----------------------------------------------------------------------------
 
-@task(name="load-champions", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="load-champions", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def load_champions_task(tracking: TrackingSettings) -> dict[str, Champion | None]:
     """Each kind's champion; a missing one is a warning and its columns stay empty."""
     champions = load_champions(client_for(tracking))
@@ -195,16 +194,17 @@ def score_task(features: pd.DataFrame, champions: dict[str, Champion | None],
     return score_customers(features, champions, settings, customers)
 
 
-@task(name="write-scores", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(name="write-scores", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def write_scores_task(frame: pd.DataFrame, out: str) -> str:
     return write_scores(frame, out)
 
 
-@task(name="write-serving-snapshot", retries=2, retry_delay_seconds=[1, 5],
-      cache_policy=NO_CACHE)
+@task(name="write-serving-snapshot", cache_policy=NO_CACHE,
+      **TRANSIENT_RETRIES)
 def write_snapshot_task(snapshot_dir: str, features: pd.DataFrame,
-                        customers: pd.DataFrame | None, manifest: dict[str, Any]) -> str:
-    return str(write_snapshot(snapshot_dir, features, customers, manifest))
+                        customers: pd.DataFrame | None, manifest: dict[str, Any],
+                        keep: int = DEFAULT_KEEP) -> str:
+    return str(write_snapshot(snapshot_dir, features, customers, manifest, keep))
 
 
 __all__ = ["ScoreTarget", "ScoreTargetError", "load_champions_task", "parse_target",

@@ -25,6 +25,7 @@ from mlflow.entities import RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from configs.schema import Settings, TrackingSettings
+from tasks.owner import owner_tags
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACKING_URI = f"sqlite:///{REPO_ROOT / 'mlruns' / 'mlflow.db'}"
@@ -117,8 +118,11 @@ def standard_tags(settings: Settings, fingerprint: str, seed: int, **extra: str)
 
 def start_run(client: MlflowClient, experiment_id: str, run_name: str,
               tags: Mapping[str, str] | None = None, parent_run_id: str | None = None) -> str:
-    """Create a run and return its id; the caller ends it with :func:`end_run`."""
-    all_tags = {MLFLOW_RUN_NAME: run_name, **(tags or {})}
+    """Create a run and return its id; the caller ends it with :func:`end_run`.
+
+    The run names its owner process, so one left RUNNING by a killed process can be found and
+    closed (:mod:`tasks.reconcile`)."""
+    all_tags = {MLFLOW_RUN_NAME: run_name, **owner_tags(), **(tags or {})}
     if parent_run_id:
         all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
     return client.create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id

@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from configs.schema import Settings
 from models.windows import InsufficientHistoryError, Windows
 from tasks import tracking
+from tasks.faults import fault_point
 from tasks.pyfunc import log_predictor
 
 
@@ -141,6 +142,7 @@ def track_training(
         logged = log_predictor(client, run_id, result.predictor, result.input_example,
                                registered_model_name=registered,
                                params_example=result.params_example)
+        fault_point("after-register")
         tracking.end_run(client, run_id, ok=True)
     except BaseException:
         tracking.end_run(client, run_id, ok=False)

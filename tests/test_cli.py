@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +17,8 @@ runner = CliRunner()
 COMMANDS = [[], ["data"], ["data", "generate"], ["data", "validate"], ["data", "import"],
             ["data", "import", "online-retail"], ["data", "import", "movielens"],
             ["prepare"], ["train"], ["score"], ["run"], ["models"], ["promote"], ["rollback"],
-            ["ui"], ["serve"], ["deploy"], ["serve-flows"], ["config"], ["config", "show"]]
+            ["ui"], ["serve"], ["deploy"], ["serve-flows"], ["config"], ["config", "show"],
+            ["doctor"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "tailor")
@@ -93,3 +96,21 @@ def test_registry_commands_on_an_empty_store_fail_clearly(tmp_path: Path) -> Non
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["rollback", "churn", *store])
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["train", "score"])
+def test_a_fatal_input_is_one_line_without_traceback(tmp_path: Path, command: str) -> None:
+    """The real command in a process of its own: a missing transactions table is one clear
+    line and exit code 1."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [str(Path(sys.executable).with_name("tailor")), command, "--data", str(empty),
+            "--out", str(tmp_path / ("out" if command == "train" else "scores.parquet")),
+            "--set", f"tracking.mlflow_tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1] == f"tailor {command}: {empty}: no transactions.parquet or transactions.csv"
+    assert all("WARNING" in line for line in lines[:-1]), lines  # e.g. "no champion yet"

@@ -9,6 +9,10 @@ precomputed for every snapshot customer when a state is built, and a recommendat
 dot product of precomputed representations plus ``argpartition`` in the recommender predictor
 (well under a millisecond), so those endpoints run on the event loop instead of paying a
 thread hop. The batch endpoint and the admin reload, which can take longer, run in threads.
+
+Request limits (:mod:`.limits`): a body over ``serving.max_body_bytes`` is a 413 before it is
+read, a validation error echoes at most a short excerpt of its input, and a body that is not
+JSON is a 400.
 """
 
 # no `from __future__ import annotations`: FastAPI must resolve the route annotations, some of
@@ -26,12 +30,14 @@ import anyio
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field, create_model
 
 from configs.schema import Settings
 from deployments.api import schemas
+from deployments.api.limits import BodyLimit, validation_error
 from deployments.api.state import (
     ACTIONS,
     COLD,
@@ -49,7 +55,9 @@ ADMIN_TOKEN_ENV = "TAILOR_ADMIN_TOKEN"
 ERROR = {"model": schemas.ErrorDetail}
 NOT_FOUND = {404: {**ERROR, "description": "Customer unknown to the model and the snapshot"}}
 UNAVAILABLE = {503: {**ERROR, "description": "The model or snapshot needed is not loaded"}}
-UNPARSABLE = {400: {**ERROR, "description": "The body is not parsable JSON"}}
+UNPARSABLE = {400: {**ERROR, "description": "The body is not JSON (unparsable, or not sent "
+                                           "as application/json)"}}
+TOO_LARGE = {413: {**ERROR, "description": "The body is larger than serving.max_body_bytes"}}
 ADMIN_ERRORS = {401: {**ERROR, "description": "No bearer token"},
                 403: {**ERROR, "description": "Wrong token, or admin endpoints disabled"}}
 
@@ -240,6 +248,7 @@ def models_report(runtime: ServingRuntime) -> schemas.ModelsReport:
     snap = state.snapshot
     snapshot = schemas.SnapshotInfo(
         path=str(runtime.snapshot_dir), loaded=snap is not None,
+        directory=str(snap.path) if snap else None,
         loaded_at=snap.loaded_at if snap else None,
         customers=len(snap.features) if snap else 0,
         manifest=dict(snap.manifest) if snap else {},
@@ -276,12 +285,16 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
         version="1.0",
         description="Recommendations, segments, churn probability and next best action for a "
                     "retailer's customers, from the MLflow champions and the latest customer "
-                    "feature snapshot. Errors: 404 unknown customer, 422 malformed input (the "
-                    "`loc` names the field), 503 model or snapshot not loaded.",
+                    "feature snapshot. Errors: 400 a body that is not JSON, 404 unknown "
+                    "customer, 413 a body over serving.max_body_bytes, 422 malformed input "
+                    "(the `loc` names the field; the input is echoed as a short excerpt), 503 "
+                    "model or snapshot not loaded.",
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.add_middleware(RequestLog, enabled=serving.log_requests)
+    app.add_middleware(BodyLimit, max_bytes=serving.max_body_bytes)
+    app.add_middleware(RequestLog, enabled=serving.log_requests)  # outermost: logs 413s too
+    app.add_exception_handler(RequestValidationError, validation_error)
     bearer = HTTPBearer(auto_error=False, description="serving.admin_token")
     rules = settings.scoring
     carries = {rule.name: rule.with_recommendations for rule in rules.actions}
@@ -373,7 +386,7 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
             items=items)
 
     @app.post("/recommendations", response_model=schemas.BatchResponse, tags=["customers"],
-              responses={**NOT_FOUND, **UNAVAILABLE, **UNPARSABLE})
+              responses={**NOT_FOUND, **UNAVAILABLE, **UNPARSABLE, **TOO_LARGE})
     def batch_recommendations(request: Batch) -> schemas.BatchResponse:  # type: ignore[valid-type]
         """Top-k for many customers: known ids from history, others from their attributes
         (cold start). An id the model does not know and that has no attributes (given or in

@@ -1,8 +1,8 @@
 """Request and response models of the serving API: the OpenAPI schema is built from these.
 
 Every response has a model here, so clients (and schemathesis) can check answers against the
-published schema; errors are :class:`ErrorDetail` (404, 401, 403, 503) or FastAPI's validation
-error (422, whose ``loc`` names the offending field).
+published schema; errors are :class:`ErrorDetail` (400, 401, 403, 404, 413, 503) or a validation
+error (422: ``loc`` names the offending field, ``input`` is at most a short excerpt).
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ class ServedModel(_Response):
 
 
 class SnapshotInfo(_Response):
-    path: str
+    path: str = Field(description="serving.snapshot_dir")
     loaded: bool
+    directory: str | None = Field(
+        description="the published snapshot directory served (null: none loaded)")
     loaded_at: datetime | None
     customers: int = Field(description="customers with features in the snapshot")
     manifest: dict[str, Any] = Field(description="the snapshot's manifest.json, as written")

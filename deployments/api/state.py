@@ -12,6 +12,10 @@ Anything that fails to load (a broken artifact, a model that cannot score the sn
 unreadable snapshot) is recorded as a :class:`Failure` and the previous object keeps serving.
 A champion version that failed is not retried by the periodic check, only by an explicit
 reload (``POST /admin/reload``), so a broken version is not downloaded every interval.
+
+The snapshot is read from the directory ``snapshot_dir/CURRENT`` names, resolved once per load
+(:mod:`tasks.snapshot`): ``tailor score`` publishes a complete snapshot by replacing that
+pointer, so a load never mixes files of two snapshots, and a write killed halfway is never read.
 """
 
 from __future__ import annotations
@@ -30,12 +34,22 @@ import numpy as np
 import pandas as pd
 
 from configs.schema import Settings
+from tasks.snapshot import (
+    CURRENT_FILE,
+    CUSTOMERS_FILE,
+    FEATURES_FILE,
+    FILES,
+    MANIFEST_FILE,
+    VERSIONS_DIR,
+    read_pointer,
+    require_published,
+)
 
 log = logging.getLogger("tailor.serving")
 
-FEATURES_FILE = "customer_features.parquet"
-CUSTOMERS_FILE = "customers.parquet"
-MANIFEST_FILE = "manifest.json"
+#: what is published: the pointer's text ("" for an old-layout snapshot) and the
+#: (file, mtime_ns, size) of the files it names; it changes with every publish or rewrite
+Stamp = tuple[str, tuple[tuple[str, int, int], ...]]
 ACTIONS = "next_best_action"
 COLD = "cold_start"
 
@@ -73,8 +87,8 @@ class LoadedModel:
 class Snapshot:
     """The customer feature snapshot written by the score flow (features, attributes, manifest)."""
 
-    path: Path
-    stamp: tuple[tuple[str, int, int], ...]  # (file, mtime_ns, size): changes when rewritten
+    path: Path  # the published directory read (snapshot_dir itself for the old layout)
+    stamp: Stamp
     manifest: Mapping[str, Any]
     features: pd.DataFrame  # index customer_id (str)
     customers: pd.DataFrame | None  # index customer_id (str), attribute columns
@@ -124,15 +138,24 @@ def snapshot_dir(settings: Settings) -> Path:
     return Path(settings.serving.snapshot_dir or settings.scoring.snapshot_dir)
 
 
-def snapshot_stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    """Identity of the snapshot on disk; empty when there is no feature file yet."""
-    stamp = []
-    for name in (FEATURES_FILE, CUSTOMERS_FILE, MANIFEST_FILE):
-        path = directory / name
-        if path.exists():
-            info = path.stat()
-            stamp.append((name, info.st_mtime_ns, info.st_size))
-    return tuple(stamp) if (directory / FEATURES_FILE).exists() else ()
+def _file_stats(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    stats = []
+    for name in FILES:
+        try:
+            info = (directory / name).stat()
+        except FileNotFoundError:
+            continue
+        stats.append((name, info.st_mtime_ns, info.st_size))
+    return tuple(stats)
+
+
+def snapshot_stamp(directory: Path) -> Stamp | None:
+    """Identity of the published snapshot, None when nothing is published. Cheap (one small
+    read and a few stats), so the periodic check can call it every interval."""
+    name = read_pointer(directory)
+    if name is None:
+        return ("", _file_stats(directory)) if (directory / FEATURES_FILE).is_file() else None
+    return (name, _file_stats(directory / VERSIONS_DIR / name))
 
 
 def _by_customer(frame: pd.DataFrame, what: Path, keep_first: bool = False
@@ -153,22 +176,21 @@ def _by_customer(frame: pd.DataFrame, what: Path, keep_first: bool = False
 
 
 def load_snapshot(directory: Path) -> Snapshot:
-    """Read ``customer_features.parquet`` (+ ``customers.parquet``, ``manifest.json``)."""
-    stamp = snapshot_stamp(directory)
-    if not stamp:
-        raise FileNotFoundError(f"no snapshot in {directory}: {FEATURES_FILE} is missing "
-                                "(run the score flow, or set serving.snapshot_dir)")
-    features = _by_customer(pd.read_parquet(directory / FEATURES_FILE), directory / FEATURES_FILE)
+    """Read the published snapshot: resolve ``CURRENT`` once, then read only that directory
+    (``customer_features.parquet``, + ``customers.parquet``, ``manifest.json``)."""
+    target = require_published(directory)
+    stamp: Stamp = ("" if target == directory else target.name, _file_stats(target))
+    features = _by_customer(pd.read_parquet(target / FEATURES_FILE), target / FEATURES_FILE)
     customers = None
-    if (directory / CUSTOMERS_FILE).exists():
-        customers = _by_customer(pd.read_parquet(directory / CUSTOMERS_FILE),
-                                 directory / CUSTOMERS_FILE, keep_first=True)
+    if (target / CUSTOMERS_FILE).exists():
+        customers = _by_customer(pd.read_parquet(target / CUSTOMERS_FILE),
+                                 target / CUSTOMERS_FILE, keep_first=True)
     manifest: dict[str, Any] = {}
-    if (directory / MANIFEST_FILE).exists():
-        manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    if (target / MANIFEST_FILE).exists():
+        manifest = json.loads((target / MANIFEST_FILE).read_text())
         if not isinstance(manifest, dict):
-            raise ValueError(f"{directory / MANIFEST_FILE}: expected a JSON object")
-    return Snapshot(directory, stamp, MappingProxyType(manifest), features, customers, _now())
+            raise ValueError(f"{target / MANIFEST_FILE}: expected a JSON object")
+    return Snapshot(target, stamp, MappingProxyType(manifest), features, customers, _now())
 
 
 # --- checking a model against the snapshot ------------------------------------------------------
@@ -266,7 +288,7 @@ class ServingRuntime:
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
-        self._failed_stamp: tuple[tuple[str, int, int], ...] | None = None  # reload lock held
+        self._failed_stamp: Stamp | None = None  # reload lock held
 
     @property
     def state(self) -> ServingState:
@@ -324,7 +346,7 @@ class ServingRuntime:
         snapshot_reloaded = False
         stamp = snapshot_stamp(self.snapshot_dir)
         seen = old.snapshot.stamp if old.snapshot else None
-        if stamp and stamp != seen and (force or stamp != self._failed_stamp):
+        if stamp is not None and stamp != seen and (force or stamp != self._failed_stamp):
             try:
                 candidate = load_snapshot(self.snapshot_dir)
                 fresh = {k: derive(k, m.predictor, candidate) for k, m in models.items()}
@@ -336,10 +358,10 @@ class ServingRuntime:
                 derived.update({k: v for k, v in fresh.items() if k in derived})
                 failures.pop("snapshot", None)
                 self._failed_stamp = None
-        elif not stamp and snapshot is None and "snapshot" not in failures:
+        elif stamp is None and snapshot is None and "snapshot" not in failures:
             fail("snapshot", None, FileNotFoundError(
-                f"no snapshot in {self.snapshot_dir}: {FEATURES_FILE} is missing (run "
-                "`tailor score`, or point serving.snapshot_dir at one)"))
+                f"no snapshot in {self.snapshot_dir}: neither {CURRENT_FILE} nor "
+                f"{FEATURES_FILE} (run `tailor score`, or point serving.snapshot_dir at one)"))
 
         # 2. each model: load the champion if it is not the one served
         champions: dict[str, str | None] = {}

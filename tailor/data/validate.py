@@ -6,7 +6,13 @@ with its original raw values, where it came from (``_source_file``, ``_source_ro
 ``_rule`` (the first failing rule, in the order below) and ``_rules`` (all failing rules,
 ``;``-joined). ``rows in == accepted + quarantined`` for every table. Only problems with a whole
 table stop the run (:class:`DataContractError`): a required column is missing (rule
-``missing_column``), or more than ``data.max_rejected_share`` of a table is quarantined.
+``missing_column``); a table has no data row, only a header (``empty_table``: a failed export
+more often than a quiet day); no row of a table is accepted (``nothing_accepted``: nothing to
+learn from, usually a wrong column mapping or id format); or more than
+``data.max_rejected_share`` of a table is quarantined. ``no_transactions`` rows do not count
+toward that share: a catalogue product nobody bought, or a registered customer who never ordered,
+is a sound row that models simply cannot use, and a real catalogue may hold many of them. Except
+for a missing column, the error carries the full result, so the caller writes the quarantine.
 
 Row rules, by table, in priority order:
 
@@ -26,22 +32,31 @@ transactions
         format per value (``data.timestamp_dayfirst`` decides 01/02 vs 02/01). Values with a UTC
         offset are converted to UTC; naive ones are kept as written. Numbers (epoch seconds?
         milliseconds?) are ambiguous and rejected: importers convert them.
+    future_timestamp
+        later than the time of the run (``now``, UTC) plus ``data.future_tolerance_hours``: a
+        placeholder date (2099) or a wrong century would otherwise become the latest date, and
+        with it the default scoring date. The tolerance covers naive local times ahead of UTC.
     unknown_product
         product_id not in the clean products table (when products are given and
         ``data.require_known_products``).
     unknown_customer
         customer_id not in the clean customers table (when customers are given and
-        ``data.require_known_customers``).
+        ``data.require_known_customers``; by default such a line is kept: a purchase is
+        evidence, its customer just has no attributes).
     duplicate_line
         the same order, customer, product, quantity, price and time as an earlier line (after
         coercion, so `` A1`` equals ``A1``): the first is kept, the repeats are quarantined.
 
 customers
-    missing_customer_id, duplicate_customer_id (the first row of an id is kept).
+    missing_customer_id, duplicate_customer_id (the first row of an id is kept);
+    no_transactions (the id is in no accepted transaction: no history, so no features).
 
 products
     missing_product_id; unparsable_price, negative_price (only if a ``price`` column exists;
-    a blank price is allowed); duplicate_product_id (the first row of an id is kept).
+    a blank price is allowed); duplicate_product_id (the first row of an id is kept);
+    no_transactions (the id is in no accepted transaction). Transactions are checked against
+    the side rows that pass the other rules, and only then are the side rows checked against
+    the accepted transactions, so the two checks never go round in a circle.
 
 Ids are strings with surrounding whitespace removed. A retailer's id column often passes through
 a float (a parquet/SQL column with gaps, or a spreadsheet): ``17850.0`` becomes ``"17850"``, both
@@ -55,6 +70,7 @@ as read (CSV: text). Everything is vectorised: 1M lines take a few seconds.
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,12 +104,16 @@ TRANSACTION_RULES = (
     "non_positive_price",
     "absurd_price",
     "unparsable_timestamp",
+    "future_timestamp",
     "unknown_product",
     "unknown_customer",
     "duplicate_line",
 )
-CUSTOMER_RULES = ("missing_customer_id", "duplicate_customer_id")
-PRODUCT_RULES = ("missing_product_id", "unparsable_price", "negative_price", "duplicate_product_id")
+CUSTOMER_RULES = ("missing_customer_id", "duplicate_customer_id", "no_transactions")
+PRODUCT_RULES = ("missing_product_id", "unparsable_price", "negative_price", "duplicate_product_id",
+                 "no_transactions")
+SHARE_EXEMPT = frozenset({"no_transactions"})
+"""Rules whose rows do not count toward ``data.max_rejected_share`` (sound rows, just unused)."""
 ROW_RULES: dict[str, tuple[str, ...]] = {
     "transactions": TRANSACTION_RULES,
     "customers": CUSTOMER_RULES,
@@ -106,12 +126,14 @@ RULE_COLUMNS: dict[str, dict[str, str]] = {  # table -> rule -> the column it lo
         **dict.fromkeys(("unparsable_quantity", "zero_quantity", "absurd_quantity"), "quantity"),
         **dict.fromkeys(("unparsable_price", "non_positive_price", "absurd_price"),
                         "unit_price"),
-        "unparsable_timestamp": "timestamp", "unknown_product": "product_id",
+        "unparsable_timestamp": "timestamp", "future_timestamp": "timestamp",
+        "unknown_product": "product_id",
         "unknown_customer": "customer_id",  # duplicate_line looks at all contract columns
     },
     "customers": dict.fromkeys(CUSTOMER_RULES, "customer_id"),
     "products": {"missing_product_id": "product_id", "duplicate_product_id": "product_id",
-                 "unparsable_price": "price", "negative_price": "price"},
+                 "unparsable_price": "price", "negative_price": "price",
+                 "no_transactions": "product_id"},
 }
 CONTRACTS = {"transactions": Transactions, "customers": Customers, "products": Products}
 
@@ -126,8 +148,8 @@ _TZ_SUFFIX = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 class DataContractError(ValueError):
     """A whole table breaks the contract. The message names file, column, rule and a row.
 
-    ``result`` holds the validation result when the rows were all classified (rejected-share
-    errors), so a caller may still write the quarantine for inspection.
+    ``result`` holds the validation result when the rows were all classified (every error but
+    ``missing_column``), so a caller can still write the quarantine for inspection.
     """
 
     def __init__(self, message: str, result: ValidationResult | None = None) -> None:
@@ -324,16 +346,39 @@ def _duplicate_ids(ids: pd.Series) -> np.ndarray:
     return (ids.notna() & ids.duplicated(keep="first")).to_numpy()
 
 
-def _check_customers(raw: pd.DataFrame, settings: DataSettings) -> _Checked:
+@dataclass(frozen=True)
+class _Marked:
+    """A side table's typed columns and rule masks before the split: ``no_transactions`` can
+    only be added once the transactions are checked against the ids that pass the rest."""
+
+    raw: pd.DataFrame
+    ids: pd.Series  # the clean id column, also in ``typed``
+    typed: dict[str, pd.Series | np.ndarray]
+    masks: dict[str, np.ndarray]
+
+    def passing_ids(self) -> pd.Series:
+        """Ids of the rows no rule has flagged so far (what transactions may refer to)."""
+        flagged = np.zeros(len(self.raw), dtype=bool)
+        for mask in self.masks.values():
+            flagged |= mask
+        return self.ids[~flagged]
+
+    def split(self, bought: pd.Series, rules: tuple[str, ...]) -> _Checked:
+        """Flag ids absent from the accepted transactions (``bought``), then split."""
+        unused = (self.ids.notna() & ~self.ids.isin(bought)).to_numpy(dtype=bool)
+        return _split(self.raw, self.typed, {**self.masks, "no_transactions": unused}, rules)
+
+
+def _mark_customers(raw: pd.DataFrame, settings: DataSettings) -> _Marked:
     ids = clean_ids(raw["customer_id"])
     masks = {
         "missing_customer_id": ids.isna().to_numpy(),
         "duplicate_customer_id": _duplicate_ids(ids),
     }
-    return _split(raw, {"customer_id": ids}, masks, CUSTOMER_RULES)
+    return _Marked(raw, ids, {"customer_id": ids}, masks)
 
 
-def _check_products(raw: pd.DataFrame, settings: DataSettings) -> _Checked:
+def _mark_products(raw: pd.DataFrame, settings: DataSettings) -> _Marked:
     ids = clean_ids(raw["product_id"])
     typed: dict[str, pd.Series | np.ndarray] = {"product_id": ids}
     masks = {"missing_product_id": ids.isna().to_numpy()}
@@ -347,11 +392,12 @@ def _check_products(raw: pd.DataFrame, settings: DataSettings) -> _Checked:
         if col in raw.columns:
             typed[col] = clean_texts(raw[col])
     masks["duplicate_product_id"] = _duplicate_ids(ids)
-    return _split(raw, typed, masks, PRODUCT_RULES)
+    return _Marked(raw, ids, typed, masks)
 
 
 def _check_transactions(raw: pd.DataFrame, settings: DataSettings,
-                        known: dict[str, pd.Series | None]) -> _Checked:
+                        known: dict[str, pd.Series | None], latest: pd.Timestamp) -> _Checked:
+    """Row rules of the order lines; ``latest`` is the last plausible time (run + tolerance)."""
     order, customer, product = (clean_ids(raw[c])
                                 for c in ("order_id", "customer_id", "product_id"))
     quantity = clean_numbers(raw["quantity"])
@@ -371,6 +417,7 @@ def _check_transactions(raw: pd.DataFrame, settings: DataSettings,
             "non_positive_price": p_ok & (price <= 0),
             "absurd_price": p_ok & (price > settings.max_unit_price),
             "unparsable_timestamp": timestamp.isna().to_numpy(),
+            "future_timestamp": (timestamp > latest).to_numpy(dtype=bool),
         }
     for rule, ids, table, required in (
         ("unknown_product", product, "products", settings.require_known_products),
@@ -423,29 +470,69 @@ def _column_note(name: str, rule: str) -> str:
     return f" [column {column}]" if column else ""
 
 
-def _share_problem(name: str, result: _Checked, source: str, limit: float) -> str | None:
-    rejected = len(result.quarantine)
-    total = rejected + len(result.clean)
-    if total == 0 or rejected / total <= limit:
-        return None
+def _top_rules(name: str, result: _Checked, exempt: frozenset[str] = frozenset()) -> str:
+    """The five biggest first rules with their column and the first row each hit."""
     first_rows = result.quarantine.groupby(RULE, sort=False)[SOURCE_ROW].first()
-    top = sorted(result.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-    rules = ", ".join(
+    counts = {rule: n for rule, n in result.counts.items() if rule not in exempt}
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    return ", ".join(
         f"{rule}{_column_note(name, rule)}: {count} (e.g. row {first_rows[rule]})"
         for rule, count in top
     )
+
+
+def _share_problem(name: str, result: _Checked, source: str, limit: float) -> str | None:
+    exempt = sum(result.counts.get(rule, 0) for rule in SHARE_EXEMPT)
+    rejected = len(result.quarantine) - exempt
+    total = len(result.quarantine) + len(result.clean)
+    if total == 0 or rejected / total <= limit:
+        return None
+    not_counted = (f" ({exempt} {', '.join(sorted(SHARE_EXEMPT))} rows not counted)"
+                   if exempt else "")
     return (f"{source}: {rejected} of {total} {name} rows ({rejected / total:.1%}) would be "
-            f"quarantined, above the limit data.max_rejected_share={limit:.1%}; "
-            f"top rules: {rules}")
+            f"quarantined{not_counted}, above the limit data.max_rejected_share={limit:.1%}; "
+            f"top rules: {_top_rules(name, result, SHARE_EXEMPT)}")
 
 
-def validate_dataset(raw: Dataset, settings: DataSettings) -> ValidationResult:
-    """Split every raw table into clean contract-typed rows and quarantined raw rows.
+def _empty_problem(name: str, result: _Checked, source: str, judge_accepted: bool) -> str | None:
+    """A header-only table, or (if ``judge_accepted``) one with no accepted row: nothing to use."""
+    total = len(result.quarantine) + len(result.clean)
+    if total == 0:
+        fix = ("export it again with its rows" if name == "transactions" else
+               f"export it again with its rows, or remove the file if there are no {name}")
+        return (f"{source}: {name} table has no data rows, only a header (rule empty_table); "
+                f"{fix}")
+    if judge_accepted and len(result.clean) == 0:
+        hint = ("check that its ids are written as in transactions"
+                if name != "transactions" else "check the export and the column mapping")
+        return (f"{source}: none of the {total} {name} rows is accepted (rule nothing_accepted); "
+                f"{hint}; quarantined by: {_top_rules(name, result)}")
+    return None
 
-    Raises :class:`DataContractError` for a missing required column (before any work) or when a
-    table's quarantined share exceeds ``settings.max_rejected_share`` (the full result is then
-    on the exception's ``result``).
-    """
+
+def _problems(checked: dict[str, _Checked], sources: dict[str, str],
+              settings: DataSettings) -> list[str]:
+    """Whole-table problems. When no transaction is accepted, every side row is trivially
+    ``no_transactions``, so side tables are then judged by their own rules only."""
+    tx_accepted = len(checked["transactions"].clean) > 0
+    problems: list[str] = []
+    for name, result in checked.items():
+        judge = name == "transactions" or tx_accepted
+        problem = (_empty_problem(name, result, sources[name], judge)
+                   or _share_problem(name, result, sources[name], settings.max_rejected_share))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _run_time(now: dt.datetime | None) -> pd.Timestamp:
+    """The time of the run as naive UTC, like clean timestamps (a naive ``now`` is UTC)."""
+    stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def _read_frames(raw: Dataset) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Each given table with its source and ``_source_*`` columns; missing columns raise."""
     frames: dict[str, pd.DataFrame] = {}
     sources: dict[str, str] = {}
     for name in TABLES:
@@ -455,18 +542,39 @@ def validate_dataset(raw: Dataset, settings: DataSettings) -> ValidationResult:
         sources[name] = _source_of(raw, name, frame)
         _check_columns(name, frame, sources[name])
         frames[name] = _with_sources(frame, sources[name])
+    return frames, sources
 
-    checked: dict[str, _Checked] = {}
-    side: dict[str, Callable[[pd.DataFrame, DataSettings], _Checked]] = {
-        "customers": _check_customers, "products": _check_products}
-    for name, check in side.items():
-        if name in frames:
-            checked[name] = check(frames[name], settings)
-    known = {name: (checked[name].clean[id_column] if name in checked else None)
-             for name, id_column in (("customers", "customer_id"), ("products", "product_id"))}
-    checked["transactions"] = _check_transactions(frames["transactions"], settings, known)
-    checked = {name: checked[name] for name in TABLES if name in checked}
 
+def _check_all(frames: dict[str, pd.DataFrame], settings: DataSettings,
+               latest: pd.Timestamp) -> dict[str, _Checked]:
+    """Side tables' own rules, then transactions against them, then them against transactions."""
+    markers: dict[str, Callable[[pd.DataFrame, DataSettings], _Marked]] = {
+        "customers": _mark_customers, "products": _mark_products}
+    marked = {name: mark(frames[name], settings) for name, mark in markers.items()
+              if name in frames}
+    known = {name: (marked[name].passing_ids() if name in marked else None)
+             for name in ("customers", "products")}
+    tx = _check_transactions(frames["transactions"], settings, known, latest)
+    checked = {"transactions": tx}
+    id_columns = {"customers": "customer_id", "products": "product_id"}
+    for name, table in marked.items():
+        checked[name] = table.split(tx.clean[id_columns[name]], ROW_RULES[name])
+    return {name: checked[name] for name in TABLES if name in checked}
+
+
+def validate_dataset(raw: Dataset, settings: DataSettings,
+                     now: dt.datetime | None = None) -> ValidationResult:
+    """Split every raw table into clean contract-typed rows and quarantined raw rows.
+
+    ``now`` is the time of the run (default: the current UTC time; naive values are UTC), the
+    reference of ``future_timestamp``; tests pin it. Raises :class:`DataContractError` for a
+    missing required column (before any work), an empty table, a table with no accepted row,
+    or a quarantined share above ``settings.max_rejected_share`` (``no_transactions`` rows not
+    counted). All but the first carry the full result on the exception's ``result``.
+    """
+    frames, sources = _read_frames(raw)
+    latest = _run_time(now) + pd.Timedelta(hours=settings.future_tolerance_hours)
+    checked = _check_all(frames, settings, latest)
     clean = {name: _contract_check(name, result, sources[name])
              for name, result in checked.items()}
     result = ValidationResult(
@@ -474,8 +582,7 @@ def validate_dataset(raw: Dataset, settings: DataSettings) -> ValidationResult:
         quarantine={name: r.quarantine for name, r in checked.items()},
         summary=_summary(checked),
     )
-    problems = [p for name, r in checked.items()
-                if (p := _share_problem(name, r, sources[name], settings.max_rejected_share))]
+    problems = _problems(checked, sources, settings)
     if problems:
         raise DataContractError("\n".join(problems), result=result)
     return result
@@ -513,6 +620,23 @@ def write_quarantine(result: ValidationResult, out_dir: str | Path) -> Path:
     return out_dir
 
 
+def write_failed_quarantine(error: DataContractError, out_dir: str | Path) -> DataContractError:
+    """Write the quarantine of a stopped run and return the error saying where it is.
+
+    The rows were all classified before a whole-table problem stopped the run, and the
+    quarantine is what explains it, so it must not be lost with the run. A missing column has
+    no classified rows: that error comes back unchanged.
+    """
+    if error.result is None:
+        return error
+    target = write_quarantine(error.result, out_dir)
+    return DataContractError(
+        f"{error}\nquarantine written to {target} (each rejected row with its rule; "
+        f"counts in summary.csv)",
+        result=error.result,
+    )
+
+
 def format_summary(result: ValidationResult) -> str:
     """The summary as an aligned text table with each rule's share of its table."""
     summary = result.summary
@@ -532,6 +656,7 @@ __all__ = [
     "CUSTOMER_RULES",
     "PRODUCT_RULES",
     "ROW_RULES",
+    "SHARE_EXEMPT",
     "TRANSACTION_RULES",
     "DataContractError",
     "ValidationResult",
@@ -541,5 +666,6 @@ __all__ = [
     "clean_timestamps",
     "format_summary",
     "validate_dataset",
+    "write_failed_quarantine",
     "write_quarantine",
 ]

@@ -152,10 +152,12 @@ def test_messy_sql_tables_are_quarantined_like_messy_files(
         ["unknown_product", "unknown_product", 7],
     ]
     assert from_sql.quarantine["transactions"]["quantity"].tolist()[1] == "2.5"  # raw text
+    # only C1's and P1's line 1001 is accepted: C2 and P2 have no accepted transaction
     assert from_sql.quarantine["customers"][rules].values.tolist() == [
-        ["duplicate_customer_id", "duplicate_customer_id", 3]]
+        ["no_transactions", "no_transactions", 2],
+        ["duplicate_customer_id", "duplicate_customer_id;no_transactions", 3]]
     assert from_sql.quarantine["products"][rules].values.tolist() == [
-        ["unparsable_price", "unparsable_price", 2],
+        ["unparsable_price", "unparsable_price;no_transactions", 2],
         ["missing_product_id", "missing_product_id", 3]]
     assert from_sql.dataset.transactions["order_id"].tolist() == ["1001"]
     for name in tables:

@@ -10,8 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from configs.schema import DataSettings
+from models.features import default_as_of
+from tailor.cli import app
 from tailor.contracts import Customers, Products, Transactions
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW, Dataset
 from tailor.data.io import read_dataset
@@ -25,10 +28,12 @@ from tailor.data.validate import (
     validate_dataset,
     write_quarantine,
 )
+from tasks.data import validate as validate_task
 
 DEFAULTS = DataSettings()
 LOOSE = DataSettings(max_rejected_share=1.0)  # tiny tables: one bad row is a big share
 COLUMNS = ("order_id", "customer_id", "product_id", "quantity", "unit_price", "timestamp")
+NOW = pd.Timestamp("2024-06-01 12:00")  # the time of the run, pinned
 
 
 def line(i: int, **changes: object) -> dict[str, object]:
@@ -101,6 +106,7 @@ TRANSACTION_CASES = [
     ("unparsable_timestamp", {"timestamp": "not a date"}),
     ("unparsable_timestamp", {"timestamp": "2023-02-30 10:00:00"}),
     ("unparsable_timestamp", {"timestamp": None}),
+    ("future_timestamp", {"timestamp": "2099-01-01 10:00:00"}),  # against the real clock
 ]
 
 
@@ -222,7 +228,8 @@ def test_customer_and_product_id_rules(table: str, rule: str, rows: list[str | N
     id_column = f"{table[:-1]}_id"
     side = tagged([{id_column: value, "attr": str(i)} for i, value in enumerate(rows)],
                   f"{table}.csv")
-    tx = tagged([line(0, customer_id="C1", product_id="P1")], "t.csv")
+    bought = sorted({value.strip() for value in rows if value and value.strip()})
+    tx = tagged([line(i, **{id_column: value}) for i, value in enumerate(bought)], "t.csv")
     result = validate_dataset(Dataset(transactions=tx, **{table: side}), LOOSE)
 
     quarantined = result.quarantine[table]
@@ -231,7 +238,7 @@ def test_customer_and_product_id_rules(table: str, rule: str, rows: list[str | N
     assert clean[id_column].tolist() == [r for i, r in enumerate(rows, 1) if i != bad_row]
     assert clean["attr"].tolist()[0] == "0"  # attribute columns kept as read
     (Customers if table == "customers" else Products).validate(clean)
-    assert len(result.dataset.transactions) == 1  # first C1/P1 row kept, so the line is known
+    assert len(result.dataset.transactions) == 2  # the first row of an id is kept: lines known
 
 
 def test_product_price_rules_and_referential_check_uses_clean_products() -> None:
@@ -332,7 +339,10 @@ def test_csv_round_trip_with_messy_strings(tmp_path: Path) -> None:
     assert clean["timestamp"].tolist() == [pd.Timestamp("2023-01-05 10:00"),
                                            pd.Timestamp("2023-05-01 11:00"),
                                            pd.Timestamp("2023-01-06")]
-    assert result.dataset.products["price"].tolist() == [3.5, 1.0]
+    assert result.dataset.products["price"].tolist() == [3.5]
+    # every P2 line is quarantined, so P2 has no accepted transaction
+    assert result.quarantine["products"][["_rule", SOURCE_ROW]].values.tolist() == [
+        ["no_transactions", 2]]
     check_invariant(raw, result)
 
 
@@ -390,7 +400,7 @@ MESSY = {
     "quantity": st.sampled_from(["1", "2", "-1", "0", "2.5", "x", "99999", None, "3.0"]),
     "unit_price": st.sampled_from(["1.5", "0", "-2", "abc", "2e7", None, " 3 "]),
     "timestamp": st.sampled_from(["2023-01-01 10:00", "2023-01-02", "bad", None,
-                                  "01/03/2023 10:00", "2023-02-30"]),
+                                  "01/03/2023 10:00", "2023-02-30", "2099-01-01"]),
 }
 
 
@@ -403,10 +413,225 @@ def test_nothing_is_silently_dropped(rows: list[dict[str, object]],
         columns=[*COLUMNS, SOURCE_FILE, SOURCE_ROW])
     side = products(tuple(catalog)) if catalog else None
     raw = Dataset(transactions=tx, products=side)
-    result = validate_dataset(raw, DataSettings(max_rejected_share=1.0))
+    try:
+        result = validate_dataset(raw, DataSettings(max_rejected_share=1.0), now=NOW)
+        stopped = False
+    except DataContractError as exc:  # nothing accepted: still every row classified
+        assert exc.result is not None
+        result, stopped = exc.result, True
 
     check_invariant(raw, result)
     quarantined = result.quarantine["transactions"]
     assert quarantined[SOURCE_ROW].is_unique
     assert (quarantined["_rule"] == quarantined["_rules"].str.split(";").str[0]).all()
     Transactions.validate(result.dataset.transactions)
+    clean_tx, clean_products = result.dataset.transactions, result.dataset.products
+    assert stopped == (len(clean_tx) == 0 or (clean_products is not None
+                                              and len(clean_products) == 0))
+    if clean_products is not None:  # every kept product was bought, on an accepted line
+        assert clean_products["product_id"].isin(clean_tx["product_id"]).all()
+
+
+# --- timestamps after the run ------------------------------------------------------------------
+
+
+def test_future_timestamps_are_quarantined_and_do_not_move_the_scoring_date() -> None:
+    rows = [line(i) for i in range(50)]
+    rows[9] = line(9, timestamp="2099-12-31 00:00:00")  # a placeholder date: 2% of the lines
+    raw = Dataset(transactions=tagged(rows, "t.csv"))
+    result = validate_dataset(raw, DEFAULTS, now=NOW)
+
+    quarantined = result.quarantine["transactions"]
+    assert quarantined[["_rule", "_rules", SOURCE_ROW]].values.tolist() == [
+        ["future_timestamp", "future_timestamp", 10]]
+    assert quarantined["timestamp"].tolist() == ["2099-12-31 00:00:00"]  # raw text kept
+    assert ["transactions", "future_timestamp", 1] in result.summary.values.tolist()
+    assert default_as_of(result.dataset.transactions) == pd.Timestamp("2023-01-29")
+    check_invariant(raw, result)
+
+
+@pytest.mark.parametrize(("stamp", "hours", "future"), [
+    ("2024-06-02 12:00:00", 24.0, False),  # exactly now + tolerance: still plausible
+    ("2024-06-02 12:00:01", 24.0, True),
+    ("2024-06-01 12:00:01", 0.0, True),
+    ("2024-06-01 12:00:00", 0.0, False),
+    ("2024-06-02 13:30:00+02:00", 24.0, False),  # 11:30 UTC
+    ("2024-06-03 10:00:00", 48.0, False),
+])
+def test_future_timestamp_tolerance(stamp: str, hours: float, future: bool) -> None:
+    raw = Dataset(transactions=lines_with({"timestamp": stamp}, at=2))
+    result = validate_dataset(raw, DataSettings(future_tolerance_hours=hours), now=NOW)
+    assert result.quarantine["transactions"]["_rule"].tolist() == (
+        ["future_timestamp"] if future else [])
+
+
+def test_the_time_of_the_run_is_utc_and_defaults_to_the_clock() -> None:
+    raw = Dataset(transactions=lines_with({"timestamp": "2024-06-01 13:00:00"}, at=2))
+    berlin = pd.Timestamp("2024-06-01 14:00", tz="Europe/Berlin")  # 12:00 UTC, like NOW
+    tight = DataSettings(future_tolerance_hours=1.0)
+    assert validate_dataset(raw, tight, now=berlin).quarantine["transactions"].empty
+    late = validate_dataset(raw, tight, now=NOW - pd.Timedelta(hours=1))
+    assert late.quarantine["transactions"]["_rule"].tolist() == ["future_timestamp"]
+    yesterday = (pd.Timestamp.now(tz="UTC").tz_localize(None) - pd.Timedelta(days=1))
+    recent = Dataset(transactions=lines_with({"timestamp": str(yesterday.floor("s"))}, at=2))
+    assert validate_dataset(recent, DataSettings(future_tolerance_hours=0.0)).quarantine[
+        "transactions"].empty
+
+
+def test_future_timestamps_count_toward_the_rejected_share() -> None:
+    rows = [line(i, timestamp="2099-01-01" if i < 4 else None) for i in range(4)]
+    rows += [line(i) for i in range(4, 10)]
+    raw = Dataset(transactions=tagged(rows, "shop/tx.csv"))
+    with pytest.raises(DataContractError) as err:
+        validate_dataset(raw, DataSettings(max_rejected_share=0.3), now=NOW)
+    assert "future_timestamp [column timestamp]: 4 (e.g. row 1)" in str(err.value)
+
+
+# --- customers and products without an accepted transaction ------------------------------------
+
+
+def test_side_rows_without_an_accepted_transaction_are_quarantined() -> None:
+    tx = tagged([line(0, customer_id="C0", product_id="P0"),
+                 line(1, customer_id="C1", product_id="P1"),
+                 line(2, customer_id="C2", product_id="P2", quantity="0"),  # only line of C2/P2
+                 line(3, customer_id="C9", product_id="P0")], "t.csv")  # C9: not in customers
+    people = customers(("C0", "C1", "C2", "C3", "C3"))
+    catalog = products(("P0", "P1", "P2", "P3"))
+    raw = Dataset(transactions=tx, customers=people, products=catalog)
+    result = validate_dataset(raw, DEFAULTS, now=NOW)
+
+    rules = ["_rule", "_rules", SOURCE_ROW]
+    assert result.quarantine["customers"][rules].values.tolist() == [
+        ["no_transactions", "no_transactions", 3],
+        ["no_transactions", "no_transactions", 4],
+        ["duplicate_customer_id", "duplicate_customer_id;no_transactions", 5]]
+    assert result.quarantine["products"][rules].values.tolist() == [
+        ["no_transactions", "no_transactions", 3], ["no_transactions", "no_transactions", 4]]
+    assert result.dataset.customers["customer_id"].tolist() == ["C0", "C1"]
+    assert result.dataset.products["product_id"].tolist() == ["P0", "P1"]
+    # unchanged: a line whose customer is not in customers is kept unless required known
+    assert result.dataset.transactions["customer_id"].tolist() == ["C0", "C1", "C9"]
+    summary = result.summary.values.tolist()
+    assert ["customers", "no_transactions", 2] in summary
+    assert ["products", "no_transactions", 2] in summary
+    check_invariant(raw, result)
+
+    strict = validate_dataset(raw, DataSettings(require_known_customers=True,
+                                                max_rejected_share=1.0), now=NOW)
+    assert strict.quarantine["transactions"]["_rule"].tolist() == [
+        "zero_quantity", "unknown_customer"]
+
+
+def test_no_transactions_rows_do_not_count_toward_the_rejected_share() -> None:
+    tx = tagged([line(i, customer_id="C0") for i in range(3)], "t.csv")
+    prospects = customers(("C0", *(f"N{i}" for i in range(9))))  # 90% never ordered
+    result = validate_dataset(Dataset(transactions=tx, customers=prospects),
+                              DataSettings(max_rejected_share=0.1), now=NOW)
+    assert len(result.quarantine["customers"]) == 9
+    assert result.dataset.customers["customer_id"].tolist() == ["C0"]
+
+    doubled = customers(("C0", "C0", "C0", "N1"))  # 2 duplicates: 50% counted, 25% not
+    with pytest.raises(DataContractError) as err:
+        validate_dataset(Dataset(transactions=tx, customers=doubled),
+                         DataSettings(max_rejected_share=0.4), now=NOW)
+    message = str(err.value)
+    for part in ("customers.csv", "2 of 4 customers rows (50.0%)", "1 no_transactions rows not "
+                 "counted", "duplicate_customer_id [column customer_id]: 2 (e.g. row 2)"):
+        assert part in message, part
+    assert "no_transactions [column" not in message
+
+
+def test_a_side_table_whose_ids_match_no_transaction_is_an_error() -> None:
+    tx = tagged([line(i, customer_id=f"{17850 + i % 3}") for i in range(6)], "t.csv")
+    people = customers(("C17850", "C17851", "C17852"))  # another id format than transactions
+    with pytest.raises(DataContractError) as err:
+        validate_dataset(Dataset(transactions=tx, customers=people, sources={
+            "customers": "shop/customers.csv"}), DEFAULTS, now=NOW)
+    message = str(err.value)
+    for part in ("shop/customers.csv", "none of the 3 customers rows", "nothing_accepted",
+                 "no_transactions [column customer_id]: 3 (e.g. row 1)"):
+        assert part in message, part
+    assert err.value.result is not None
+    assert len(err.value.result.dataset.transactions) == 6
+
+
+# --- empty tables ------------------------------------------------------------------------------
+
+
+def test_header_only_transactions_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "transactions.csv"
+    path.write_text(",".join(COLUMNS) + "\n")
+    (tmp_path / "customers.csv").write_text("customer_id\nC1\n")
+    with pytest.raises(DataContractError) as err:
+        validate_dataset(read_dataset(tmp_path), DEFAULTS, now=NOW)
+    message = str(err.value)
+    assert message.startswith(f"{path}: transactions table has no data rows")
+    assert "empty_table" in message and "export it again" in message
+    assert "customers" not in message  # not blamed for the empty transactions
+    assert err.value.result is not None and err.value.result.quarantine["transactions"].empty
+
+
+def test_header_only_side_table_is_a_clear_error(tmp_path: Path) -> None:
+    pd.DataFrame([line(i) for i in range(3)]).to_csv(tmp_path / "transactions.csv", index=False)
+    (tmp_path / "products.csv").write_text("product_id,category\n")
+    with pytest.raises(DataContractError,
+                       match=rf"{tmp_path / 'products.csv'}: products table has no data rows.*"
+                             r"empty_table.*remove the file"):
+        validate_dataset(read_dataset(tmp_path), DEFAULTS, now=NOW)
+
+
+def test_no_accepted_transaction_is_a_clear_error_even_without_a_share_limit() -> None:
+    raw = Dataset(transactions=tagged([line(i, quantity="0") for i in range(3)]
+                                      + [line(3, unit_price="free")], "shop/tx.csv"),
+                  products=products())
+    with pytest.raises(DataContractError) as err:
+        validate_dataset(raw, LOOSE, now=NOW)
+    message = str(err.value)
+    assert message.splitlines() == [
+        "shop/tx.csv: none of the 4 transactions rows is accepted (rule nothing_accepted); "
+        "check the export and the column mapping; quarantined by: zero_quantity [column "
+        "quantity]: 3 (e.g. row 1), unparsable_price [column unit_price]: 1 (e.g. row 4)"]
+    check_invariant(raw, err.value.result)
+
+
+# --- the quarantine survives a stopped run -----------------------------------------------------
+
+
+def _half_broken(directory: Path) -> Path:
+    """A data set directory where 4 of 10 lines are quarantined (above a 30% limit)."""
+    directory.mkdir()
+    rows = [line(i, quantity="0" if i < 4 else str(i % 5 + 1)) for i in range(10)]
+    pd.DataFrame(rows).to_csv(directory / "transactions.csv", index=False)
+    return directory
+
+
+def test_validate_task_writes_the_quarantine_when_the_share_limit_stops_it(
+        tmp_path: Path) -> None:
+    data = _half_broken(tmp_path / "data")
+    out = tmp_path / "quarantine"
+    with pytest.raises(DataContractError) as err:
+        validate_task.fn(read_dataset(data), DataSettings(max_rejected_share=0.3), str(out))
+    message = str(err.value)
+    assert "4 of 10 transactions rows" in message and "zero_quantity" in message
+    assert f"quarantine written to {out}" in message
+    written = pd.read_parquet(out / "transactions.parquet")
+    assert written[["_rule", SOURCE_ROW]].values.tolist() == [
+        ["zero_quantity", i] for i in range(1, 5)]
+    assert pd.read_csv(out / "summary.csv").values.tolist() == [
+        ["transactions", "accepted", 6], ["transactions", "zero_quantity", 4]]
+
+
+def test_cli_validate_writes_the_quarantine_when_the_share_limit_stops_it(
+        tmp_path: Path) -> None:
+    data = _half_broken(tmp_path / "data")
+    result = CliRunner().invoke(app, ["data", "validate", "--data", str(data),
+                                      "--set", "data.max_rejected_share=0.3"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    quarantine = data / "_quarantine"
+    assert f"quarantine written to {quarantine}" in result.output
+    assert "zero_quantity [column quantity]: 4 (e.g. row 1)" in result.output
+    assert "zero_quantity" in result.output.splitlines()[2]  # the summary is printed first
+    written = pd.read_parquet(quarantine / "transactions.parquet")
+    assert written["_rule"].tolist() == ["zero_quantity"] * 4
+    assert (quarantine / "summary.csv").exists()

@@ -8,6 +8,7 @@ put the champion back where they found it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import numpy as np
 import pandas as pd
@@ -37,6 +39,7 @@ from tailor.data.generate import generate
 from tasks import registry
 from tasks.pyfunc import PREDICTOR_ARTIFACT, log_predictor
 from tasks.scoring import write_snapshot
+from tasks.snapshot import FEATURES_FILE, stage
 from tasks.tracking import client_for, ensure_experiment
 from tasks.train_churn import train_churn
 from tasks.train_recommender import train_recommender
@@ -306,6 +309,101 @@ def test_batch_larger_than_configured_is_a_422(world: World) -> None:
     assert response.json()["detail"][0]["loc"] == ["body", "customers"]
 
 
+# --- request limits ----------------------------------------------------------------------------
+
+def test_a_body_over_the_limit_is_a_413_with_or_without_a_length(api: TestClient,
+                                                                world: World) -> None:
+    limit = world.settings.serving.max_body_bytes
+    big = b'{"customers": [' + b" " * limit + b"]}"
+    declared = api.post("/recommendations", content=big,
+                        headers={"content-type": "application/json"})
+    assert declared.status_code == 413, declared.text
+    assert "serving.max_body_bytes" in declared.json()["detail"]
+    assert declared.headers["connection"] == "close"
+
+    chunked = api.post("/recommendations", content=iter([big[:1000], big[1000:]]),
+                       headers={"content-type": "application/json"})
+    assert "content-length" not in chunked.request.headers
+    assert chunked.status_code == 413 and "max_body_bytes" in chunked.json()["detail"]
+    assert api.get("/health").status_code == 200
+
+    known, _ = known_and_cold_ids(api, world)
+    at_limit = json.dumps({"customers": [{"customer_id": known}], "k": 2}).encode()
+    at_limit = at_limit[:-1] + b" " * (limit - len(at_limit)) + b"}"
+    assert len(at_limit) == limit
+    ok = api.post("/recommendations", content=at_limit,
+                  headers={"content-type": "application/json"})
+    assert ok.status_code == 200 and len(ok.json()["results"][0]["items"]) == 2
+
+
+def test_a_streamed_body_is_refused_without_being_read_to_the_end(world: World) -> None:
+    app = create_app(world.with_("serving.max_body_bytes=4096"))
+    pulled = 0
+    sent: list[dict] = []
+
+    async def endless() -> dict:  # a client that would upload forever
+        nonlocal pulled
+        pulled += 1
+        return {"type": "http.request", "body": b"x" * 1000, "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/recommendations", "raw_path": b"",
+             "query_string": b"", "root_path": "", "server": ("test", 80),
+             "client": ("test", 1), "headers": [(b"content-type", b"application/json"),
+                                                (b"transfer-encoding", b"chunked")]}
+    anyio.run(app, scope, endless, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert pulled == 5  # the first chunk past 4096 bytes, none after it
+    assert b"max_body_bytes" in b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.parametrize("body", [
+    {"customers": "x" * 900_000},
+    {"customers": [{"customer_id": "x", "attributes": {"k" * 500_000: {"nested": 1}}}]},
+    {"customers": [{"customer_id": "x", "colour": ["red"] * 100_000}]},
+    {"customers": [{} for _ in range(1000)]},
+])
+def test_a_422_for_a_huge_input_stays_small(api: TestClient, body: dict) -> None:
+    response = api.post("/recommendations", json=body)
+    assert response.status_code == 422
+    assert len(response.content) < 5_000, len(response.content)
+    errors = response.json()["detail"]
+    assert all({"loc", "msg", "type"} <= set(e) for e in errors)
+    shown = [e.get("input") for e in errors]
+    assert all(len(v if isinstance(v, str) else json.dumps(v)) <= 83 for v in shown), shown
+    assert errors[0]["loc"][:2] == ["body", "customers"]
+
+
+def test_a_422_keeps_the_field_and_small_inputs_as_they_were(api: TestClient) -> None:
+    response = api.post("/recommendations", json={"customers": [{"customer_id": "x"}],
+                                                  "k": -1})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "k"] and error["input"] == -1
+    assert error["type"] == "greater_than_equal" and "1" in error["msg"]
+
+    many = api.post("/recommendations", json={"customers": [{} for _ in range(30)]}).json()
+    assert len(many["detail"]) == 20 and many["more_errors"] == 10
+
+
+@pytest.mark.parametrize(("content", "headers", "says"), [
+    (b'{"customers": [{"customer_id": "C1"}', {"content-type": "application/json"},
+     "not valid JSON"),
+    (b"customers=C1", {"content-type": "application/json"}, "not valid JSON"),
+    (b'{"customers": [{"customer_id": "C1"}]}', {"content-type": "text/plain"},
+     "Content-Type: application/json"),
+    (b'{"customers": [{"customer_id": "C1"}]}', {}, "Content-Type: application/json"),
+])
+def test_a_body_that_is_not_json_is_a_400(api: TestClient, content: bytes,
+                                          headers: dict, says: str) -> None:
+    response = api.post("/recommendations", content=content, headers=headers)
+    assert response.status_code == 400, response.text
+    assert says in response.json()["detail"]
+
+
 # --- admin -----------------------------------------------------------------------------------
 
 def test_admin_needs_the_configured_token(api: TestClient) -> None:
@@ -434,12 +532,20 @@ def test_a_new_snapshot_is_picked_up_and_a_broken_one_is_not(world: World,
     later = world.features.index[300]
     with TestClient(app) as client:
         assert client.get(f"/customers/{later}/segment").status_code == 404
-        write_snapshot(snapshot, world.features, world.customers, {"as_of": "2000-02-01"})
+        published = write_snapshot(snapshot, world.features, world.customers,
+                                   {"as_of": "2000-02-01"})
         assert client.post("/admin/reload", headers=AUTH).json()["snapshot_reloaded"] is True
         seg = client.get(f"/customers/{later}/segment").json()
         assert seg["snapshot_as_of"] == "2000-02-01"
+        assert client.get("/models").json()["snapshot"]["directory"] == str(published)
 
-        (snapshot / "customer_features.parquet").write_bytes(b"garbage")
+        # a score run killed before it published: its directory is never read
+        stage(snapshot, {FEATURES_FILE: first.reset_index()}, {"as_of": "2000-03-01"})
+        report = client.post("/admin/reload", headers=AUTH).json()
+        assert report["snapshot_reloaded"] is False and "snapshot" not in report["failed"]
+        assert client.get(f"/customers/{later}/segment").json()["snapshot_as_of"] == "2000-02-01"
+
+        (published / FEATURES_FILE).write_bytes(b"garbage")
         report = client.post("/admin/reload", headers=AUTH).json()
         assert report["snapshot_reloaded"] is False and "snapshot" in report["failed"]
         info = client.get("/models").json()["snapshot"]

@@ -37,6 +37,7 @@ from deployments.schedules import (
     changes_on_server,
 )
 from tailor.data.generate import generate, write_generated
+from tasks.snapshot import published
 
 pytestmark = pytest.mark.slow
 
@@ -207,6 +208,10 @@ def test_deployments_carry_the_configured_cron_and_parameters(
         assert [(s.schedule.cron, s.schedule.timezone, s.active)
                 for s in deployment.schedules] == [(cron, ZONE, True)]
         assert deployment.paused is False
+        # one run at a time; a run due meanwhile waits (two retrains must not gate at once)
+        assert deployment.global_concurrency_limit is not None
+        assert deployment.global_concurrency_limit.limit == 1
+        assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
         assert deployment.parameters["config_files"] == [str(world["config"])]
         assert deployment.parameters["data_dir"] == str(root / "data")
         assert "tailor" in deployment.tags
@@ -246,7 +251,7 @@ def test_serve_flows_runs_a_triggered_retrain_then_scoring(
             assert scored.state.type.value == "COMPLETED", f"{scored.state}\n{_tail(log)}"
         assert "re-registering" not in log.read_text()  # same config and cwd: no change
         assert (world["root"] / "out" / "scores.parquet").stat().st_size > 0
-        assert (world["root"] / "snapshot" / "manifest.json").exists()
+        assert (published(world["root"] / "snapshot") / "manifest.json").exists()
     finally:
         _stop(serve)
 

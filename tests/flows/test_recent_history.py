@@ -28,6 +28,7 @@ from tailor.data.dataset import Dataset
 from tailor.data.generate import generate
 from tailor.data.io import write_dataset
 from tasks.champions import clear_cache, load_champion
+from tasks.snapshot import published
 from tasks.tracking import client_for
 
 DAY = pd.Timedelta(days=1)
@@ -116,7 +117,7 @@ def test_recent_purchases_and_new_customers_reach_batch_and_api(planted: Planted
     assert planted.fresh not in top
 
     # the snapshot's features show the purchases too
-    features = pd.read_parquet(planted.root / "snapshot" / "customer_features.parquet")
+    features = pd.read_parquet(published(planted.root / "snapshot") / "customer_features.parquet")
     features = features.set_index("customer_id")
     assert features.loc[planted.regular, "recency_days"] <= 4
     assert features.loc[planted.newcomer, "frequency"] == 3

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from configs import Settings, load_settings
+from deployments.api.state import load_snapshot
 from flows.score import score_customers
 from models.churn import ChurnModelError
 from models.features import customer_features, default_as_of
@@ -26,6 +27,7 @@ from tailor.data.validate import validate_dataset
 from tasks.champions import clear_cache, load_champions
 from tasks.registry import apply_moves, plan_move, promote
 from tasks.scoring import ScoreTargetError, parse_target, write_sql_atomic
+from tasks.snapshot import published
 from tasks.tracking import client_for
 
 K = 5
@@ -119,7 +121,10 @@ def test_scores_every_customer_with_the_champions(trained: Trained, tmp_path: Pa
     assert (scores.loc[~high, "next_best_action"] != "win_back").all()
     assert sum(summary["actions"].values()) == len(scores)
 
-    snapshot = tmp_path / "snapshot"
+    # published as one new directory that CURRENT names, read by the serving API's loader
+    snapshot = Path(summary["snapshot_dir"])
+    assert published(tmp_path / "snapshot") == snapshot
+    assert load_snapshot(tmp_path / "snapshot").path == snapshot
     manifest = json.loads((snapshot / "manifest.json").read_text())
     assert manifest["model_versions"] == summary["model_versions"]
     assert manifest["as_of"] == summary["as_of"] and manifest["written_at"]

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
+from sklearn.dummy import DummyRegressor
 
 from configs import Settings, load_settings
 from models.features import customer_features, default_as_of
 from tailor.data.generate import GeneratedData, generate
+from tasks import registry
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +64,35 @@ def predict_in_fresh_process(model_uri: str, tracking_uri: str, frame: pd.DataFr
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
     return pd.read_parquet(out)
+
+
+@dataclass(frozen=True)
+class RegistryStore:
+    """A fresh MLflow store with one logged model that test versions can point to."""
+
+    client: MlflowClient
+    source: str
+    run_id: str
+    experiment: str
+
+
+@pytest.fixture
+def registry_store(tmp_path: Path) -> Iterator[RegistryStore]:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = registry.make_client(uri)
+    experiment = client.create_experiment("tailor-churn",
+                                          artifact_location=(tmp_path / "art").as_uri())
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        patch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+        patch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        model = DummyRegressor(strategy="constant", constant=1.0).fit(np.zeros((2, 1)), [0, 1])
+        with mlflow.start_run(experiment_id=experiment) as run:
+            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+        yield RegistryStore(client, info.model_uri, run.info.run_id, experiment)

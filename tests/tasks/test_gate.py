@@ -15,19 +15,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from configs import load_settings
 from models import holdout
 from models.churn import evaluate
 from models.features import default_as_of, history
 from tailor.data.generate import GeneratedData
-from tasks import registry
-from tasks.gate import evaluate_gate, refit_before_holdout
+from tasks import promotion_intent, registry
+from tasks.gate import Decision, apply_decisions, evaluate_gate, refit_before_holdout, still_current
 from tasks.pyfunc import load_predictor
 from tasks.tracking import client_for
 from tasks.train_churn import churn_data, train_churn
 from tasks.train_recommender import train_recommender
 from tasks.training import TrackedTraining
 
-from .conftest import tracked_settings
+from .conftest import RegistryStore, tracked_settings
 
 DAY = pd.Timedelta(days=1)
 TINY = ["recommender.n_trials=2", "recommender.max_epochs=3", "recommender.max_eval_users=200",
@@ -94,3 +95,32 @@ def test_a_challenger_twin_that_has_seen_the_holdout_is_refit(
     assert guarded.challenger_score == pytest.approx(honest.challenger_score)
     assert _leaky_score("recommender", served, trained, clean, settings) > (
         honest.challenger_score + 0.02)
+
+
+def test_a_promotion_stands_only_against_the_champion_the_gate_scored(
+        registry_store: RegistryStore) -> None:
+    """Compare-and-swap: if the champion moved after the gate scored it, nothing is promoted,
+    the reason says so, and the decision is recorded on the challenger's version."""
+    client, name = registry_store.client, registry.registered_name("segmentation")
+    client.create_registered_model(name)
+    for _ in range(3):
+        client.create_model_version(name, source=registry_store.source,
+                                    run_id=registry_store.run_id)
+    registry.promote(client, name, "1", actor="test", reason="setup")
+    decision = Decision(kind="segmentation", metric="holdout_objective",
+                        challenger_version="3", champion_version="1", challenger_score=0.9,
+                        champion_score=0.5, promote=True, reason="beats champion")
+    assert still_current(client, decision) == decision
+    registry.promote(client, name, "2", actor="someone", reason="meanwhile")  # after the gate
+
+    settings = load_settings(overrides=[f"tracking.mlflow_tracking_uri={client.tracking_uri}"])
+    [applied] = apply_decisions.fn([decision], settings)
+    assert not applied.promote and "moved from v1 to v2 after the gate scored it" in applied.reason
+    assert registry.alias_version(client, name, registry.CHAMPION) == "2"
+    assert registry.alias_version(client, name, registry.CHALLENGER) == "3"
+    tags = client.get_model_version(name, "3").tags
+    assert tags["tailor.gate.promote"] == "False" and "after the gate" in tags["tailor.gate.reason"]
+    record = client.search_runs([client.get_experiment_by_name(
+        promotion_intent.INTENT_EXPERIMENT).experiment_id])[0]
+    assert record.info.status == "FINISHED"
+    assert record.data.tags[promotion_intent.STATE] == promotion_intent.APPLIED
