@@ -302,7 +302,14 @@ UNGATED = "none"
 
 def check_decided(client: MlflowClient, name: str, version: str) -> None:
     """Raise unless ``version`` may be promoted: not marked as never gated."""
-    tags = client.get_model_version(name, version).tags or {}
+    _aliases(client, name)  # a clear error when the model itself is not registered
+    try:
+        tags = client.get_model_version(name, version).tags or {}
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise RegistryError(f"{name} has no version {version} in {client.tracking_uri}; "
+                                "`tailor models` lists the versions") from exc
+        raise
     if tags.get(GATE_STATE) == UNGATED and GATE_PROMOTE not in tags:
         why = tags.get(GATE_REASON, "its training run ended before the gate")
         raise RegistryError(f"{name} v{version} has no gate decision ({why}); it cannot be "
