@@ -25,7 +25,7 @@ from tailor.data.generate import generate, write_generated
 from tailor.data.io import read_dataset
 from tailor.data.validate import validate_dataset
 from tasks.champions import clear_cache, load_champions
-from tasks.registry import apply_moves, plan_move, promote
+from tasks.registry import GATE_PROMOTE, apply_moves, plan_move, promote, registered_name
 from tasks.scoring import ScoreTargetError, parse_target, write_sql_atomic
 from tasks.snapshot import published
 from tasks.tracking import client_for
@@ -70,6 +70,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     train_churn(settings, clean, as_of, "churn", "fp")
     client = client_for(settings.tracking)
     for kind in ("segmentation", "recommender", "churn"):
+        # trained without the gate: record a decision, as a gated retrain does, so the score
+        # flow's store repair does not mark them never-gated (the fixtures re-promote them)
+        client.set_model_version_tag(registered_name(kind), "1", GATE_PROMOTE, "True")
         promote(client, kind, "1", actor="test", reason="fixture")
     return Trained(root / "data", overrides, settings, features,
                    set(clean.products["product_id"].astype(str)))
