@@ -49,11 +49,14 @@ def _options(debug: Annotated[bool, typer.Option(
     _DEBUG["on"] = debug
 
 
-def _quiet_services() -> None:
+def _quiet_services(hide_prefect_errors: bool = True) -> None:
     """Keep local runs offline and readable: no telemetry, no chatty server logs, and (unless
     --debug) no Prefect tracebacks: a failing command prints one clear line instead."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if _DEBUG["on"] else "CRITICAL")
+    if _DEBUG["on"] or not hide_prefect_errors:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    else:  # Prefect logs a failing task's traceback at ERROR: only --debug shows it
+        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -582,7 +585,7 @@ def serve_flows_cmd(
     serve(); Ctrl-C stops). Needs the Prefect server at $PREFECT_API_URL."""
     settings = _settings(config, set_)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # show each run starting/ending
-    _quiet_services()
+    _quiet_services(hide_prefect_errors=False)
     from deployments.schedules import (
         DeploymentError,
         build_deployments,

@@ -21,7 +21,12 @@ from typing import Any
 
 import prefect
 from prefect.server.api.server import SubprocessASGIServer
-from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_LOGGING_TO_API_ENABLED,
+    get_current_settings,
+    temporary_settings,
+)
 
 _PR_SET_PDEATHSIG = 1
 START_TIMEOUT_S = 120
@@ -60,7 +65,9 @@ def local_prefect_api() -> Iterator[str | None]:
     server = _ChildServer()
     server.start(timeout=START_TIMEOUT_S)
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        # logs stay on the console: a temporary API is gone before late log batches arrive
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url,
+                                         PREFECT_LOGGING_TO_API_ENABLED: False}):
             yield server.api_url
     finally:
         server.stop()
