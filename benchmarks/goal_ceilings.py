@@ -33,7 +33,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -95,17 +94,6 @@ def churn_ceilings(tx: pd.DataFrame, as_of: pd.Timestamp, settings: Settings,
     return out
 
 
-def _ranker(settings: Settings) -> lgb.LGBMRanker:
-    rec = settings.recommender
-    return lgb.LGBMRanker(
-        objective="lambdarank", n_estimators=rec.ranker_trees, learning_rate=0.05,
-        num_leaves=rec.ranker_leaves, min_child_samples=50, subsample=0.8, subsample_freq=1,
-        colsample_bytree=0.8, lambdarank_truncation_level=20,
-        monotone_constraints=[recommender_ranker.MONOTONE.get(f, 0)
-                              for f in recommender_ranker.FEATURES],
-        random_state=rec.seed, n_jobs=1, deterministic=True, force_row_wise=True, verbose=-1)
-
-
 def _top10(frame: pd.DataFrame, key: np.ndarray) -> pd.DataFrame:
     lists = _lists(frame.assign(key=key), "key")
     return pd.DataFrame({"customer_id": list(lists),
@@ -128,7 +116,7 @@ def recommender_ceilings(tx: pd.DataFrame, as_of: pd.Timestamp, settings: Settin
     score = np.zeros(len(data))
     for k in (0, 1):
         train = data[fold != k]
-        model = _ranker(settings)
+        model = recommender_ranker.make_ranker(settings.recommender)
         model.fit(train[features].to_numpy(dtype=np.float64), train["label"].to_numpy(),
                   group=train.groupby("customer_id", sort=False).size().to_numpy())
         score[fold == k] = model.predict(data.loc[fold == k, features].to_numpy(np.float64))

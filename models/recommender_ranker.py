@@ -227,6 +227,18 @@ def labelled(transactions: pd.DataFrame, start: pd.Timestamp, days: int,
     return frame.assign(label=frame["label"].fillna(0).astype(int))
 
 
+def make_ranker(settings: RecommenderSettings) -> lgb.LGBMRanker:
+    """The unfitted LambdaMART the product trains (one definition for the product and its
+    benchmarks)."""
+    return lgb.LGBMRanker(
+        objective="lambdarank", n_estimators=settings.ranker_trees, learning_rate=0.05,
+        num_leaves=settings.ranker_leaves, min_child_samples=50, subsample=0.8,
+        subsample_freq=1, colsample_bytree=0.8, lambdarank_truncation_level=20,
+        monotone_constraints=[MONOTONE.get(f, 0) for f in FEATURES],
+        random_state=settings.seed, n_jobs=1, deterministic=True, force_row_wise=True,
+        verbose=-1)
+
+
 def fit_ranker(transactions: pd.DataFrame, windows: list[tuple[pd.Timestamp, int]],
                settings: RecommenderSettings, horizon_days: int) -> Ranker | None:
     """LambdaMART on the labelled candidates of ``windows`` (None when no window has both a
@@ -242,13 +254,7 @@ def fit_ranker(transactions: pd.DataFrame, windows: list[tuple[pd.Timestamp, int
     if data.empty or data["label"].nunique() < 2:
         return None
     groups = data.groupby(["window", "customer_id"], sort=False).size().to_numpy()
-    model = lgb.LGBMRanker(
-        objective="lambdarank", n_estimators=settings.ranker_trees, learning_rate=0.05,
-        num_leaves=settings.ranker_leaves, min_child_samples=50, subsample=0.8,
-        subsample_freq=1, colsample_bytree=0.8, lambdarank_truncation_level=20,
-        monotone_constraints=[MONOTONE.get(f, 0) for f in FEATURES],
-        random_state=settings.seed, n_jobs=1, deterministic=True, force_row_wise=True,
-        verbose=-1)
+    model = make_ranker(settings)
     model.fit(data[list(FEATURES)].to_numpy(dtype=np.float64), data["label"].to_numpy(),
               group=groups)
     return Ranker(model.booster_, tuple(windows))
@@ -274,4 +280,4 @@ def ranked_matrix(ranker: Ranker, found: Candidates, user_ids: np.ndarray,
 
 
 __all__ = ["FEATURES", "RANKED_OFFSET", "Candidates", "Ranker", "candidates", "fit_ranker",
-           "labelled", "ranked_matrix", "training_windows"]
+           "labelled", "make_ranker", "ranked_matrix", "training_windows"]
