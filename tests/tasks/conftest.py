@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -66,6 +67,23 @@ def predict_in_fresh_process(model_uri: str, tracking_uri: str, frame: pd.DataFr
     return pd.read_parquet(out)
 
 
+@contextlib.contextmanager
+def mlflow_pointed_at(uri: str) -> Iterator[None]:
+    """MLflow's global tracking and registry URIs (which loading ``models:/`` URIs goes
+    through, and which ``set_tracking_uri`` exports) at ``uri`` for the block, then put back."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        patch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+        patch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        yield
+
+
 @dataclass(frozen=True)
 class RegistryStore:
     """A fresh MLflow store with one logged model that test versions can point to."""
@@ -82,16 +100,7 @@ def registry_store(tmp_path: Path) -> Iterator[RegistryStore]:
     client = registry.make_client(uri)
     experiment = client.create_experiment("tailor-churn",
                                           artifact_location=(tmp_path / "art").as_uri())
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        patch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-        patch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+    with mlflow_pointed_at(uri):
         model = DummyRegressor(strategy="constant", constant=1.0).fit(np.zeros((2, 1)), [0, 1])
         with mlflow.start_run(experiment_id=experiment) as run:
             info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])

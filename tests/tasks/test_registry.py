@@ -19,6 +19,8 @@ from sklearn.dummy import DummyRegressor
 from tasks import registry
 from tasks.registry import CHALLENGER, CHAMPION, RegistryError, StaleMoveError
 
+from .conftest import mlflow_pointed_at
+
 ACTOR = "tester"
 
 
@@ -37,18 +39,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     uri = f"sqlite:///{root}/mlflow.db"
     client = registry.make_client(uri)
     experiment = client.create_experiment("models", artifact_location=(root / "art").as_uri())
-    # loading models:/ URIs goes through MLflow's global URIs (and set_tracking_uri exports
-    # MLFLOW_TRACKING_URI): point both at this store, and put everything back afterwards
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        patch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-        patch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+    with mlflow_pointed_at(uri):
         model = DummyRegressor(strategy="constant", constant=7.0).fit(np.zeros((3, 1)), [1, 2, 3])
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_metric("rmse", 1.5)
