@@ -50,10 +50,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
-from configs import load_settings
-from configs.schema import Settings
-from models import recommender_ranker
-from models.churn_data import cutoff_frame
+from tailor.configs import load_settings
+from tailor.configs.schema import Settings
+from tailor.models import recommender_ranker
+from tailor.models.churn_data import cutoff_frame
 
 SEED = 0
 

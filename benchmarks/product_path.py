@@ -47,9 +47,9 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from configs.schema import FeatureSettings
-from models import btyd
-from models.features import customer_features
+from tailor.configs.schema import FeatureSettings
+from tailor.models import btyd
+from tailor.models.features import customer_features
 
 ROOT = Path(__file__).resolve().parents[1]
 TAILOR = Path(sys.executable).with_name("tailor")
@@ -84,7 +84,7 @@ def _source(kind: str, work: Path, customers: int, seed: int, export: Path) -> P
 
 def _clean_transactions(data: Path) -> pd.DataFrame:
     """The contract-valid purchase lines the product trains on (same validator)."""
-    from configs import load_settings
+    from tailor.configs import load_settings
     from tailor.data.io import read_dataset
     from tailor.data.validate import validate_dataset
 

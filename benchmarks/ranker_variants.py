@@ -2,8 +2,8 @@
 
 For comparing ranker settings and feature sets quickly (about 20-60 s per cutoff, against
 several minutes for a whole `tailor train`): the ranker is trained on the history before each
-cutoff exactly as the product trains it (:func:`models.recommender_ranker.training_windows`,
-:func:`~models.recommender_ranker.fit_ranker`), its top-10 candidates per customer are judged
+cutoff exactly as the product trains it (:func:`tailor.models.recommender_ranker.training_windows`,
+:func:`~tailor.models.recommender_ranker.fit_ranker`), its top-10 candidates per customer are judged
 like `benchmarks/product_path.py` judges the campaign table, beside the tie-broken repeat
 baseline. The product's lists also pass through the model's item index and the blend, so its
 figures differ from these by up to about 0.004: compare variants with each other here, and
@@ -33,9 +33,9 @@ from product_path import (
     recommender_figures,
 )
 
-import models.recommender_ranker as ranker_module
-from configs import load_settings
-from models.windows import first_purchase
+import tailor.models.recommender_ranker as ranker_module
+from tailor.configs import load_settings
+from tailor.models.windows import first_purchase
 
 
 def main() -> None:

@@ -24,17 +24,17 @@ from pathlib import Path
 
 import optuna
 
-from configs import load_settings
-from models.churn_data import plan_windows_for_churn
-from models.features import default_as_of
-from models.recommender import plan as recommender_windows
-from models.segmentation import plan as segmentation_windows
+from tailor.configs import load_settings
 from tailor.data.importers.online_retail import import_online_retail
 from tailor.data.io import write_dataset
 from tailor.data.validate import validate_dataset
-from tasks.train_churn import churn_data, fit_churn_run
-from tasks.train_recommender import fit_recommender_run
-from tasks.train_segmentation import fit_segmentation_run
+from tailor.models.churn_data import plan_windows_for_churn
+from tailor.models.features import default_as_of
+from tailor.models.recommender import plan as recommender_windows
+from tailor.models.segmentation import plan as segmentation_windows
+from tailor.tasks.train_churn import churn_data, fit_churn_run
+from tailor.tasks.train_recommender import fit_recommender_run
+from tailor.tasks.train_segmentation import fit_segmentation_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.parquet"
@@ -99,7 +99,7 @@ def main() -> None:
 
         from prefect.testing.utilities import prefect_test_harness
 
-        from flows.train import train_models
+        from tailor.flows.train import train_models
 
         with prefect_test_harness(server_startup_timeout=120):
             t0 = time.perf_counter()

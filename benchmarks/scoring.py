@@ -1,7 +1,7 @@
 """Benchmark: batch scoring throughput (customers per second) on a generated retailer.
 
 Fits the three models once with fixed, untuned parameters (no MLflow: only scoring is measured),
-then times :func:`models.scoring.score_customers` (segment, churn probability, top-k, next best
+then times :func:`tailor.models.scoring.score_customers` (segment, churn probability, top-k, next best
 action) and the parquet write, on every customer of the data set. Usage:
     .venv/bin/tailor data generate --customers 100000 --products 800 --out /tmp/bench100k
     .venv/bin/python benchmarks/scoring.py --data /tmp/bench100k [--k 10] [--repeats 3]
@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from configs import load_settings
-from models.churn import GRADIENT_BOOSTING, default_params, fit_churn_model
-from models.churn_data import cutoff_frame
-from models.features import customer_features, default_as_of
-from models.recommender import default_params as recommender_params
-from models.recommender import fit_recommender
-from models.scoring import score_customers
-from models.segmentation import fit_segmentation
+from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
 from tailor.data.io import read_dataset
 from tailor.data.validate import validate_dataset
-from tasks.scoring import write_file_atomic
+from tailor.models.churn import GRADIENT_BOOSTING, default_params, fit_churn_model
+from tailor.models.churn_data import cutoff_frame
+from tailor.models.features import customer_features, default_as_of
+from tailor.models.recommender import default_params as recommender_params
+from tailor.models.recommender import fit_recommender
+from tailor.models.scoring import score_customers
+from tailor.models.segmentation import fit_segmentation
+from tailor.tasks.scoring import write_file_atomic
 
 
 def _timed(label: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -48,14 +48,14 @@ def _percentiles(ms: np.ndarray) -> str:
 
 def build_world(root: Path, customers: int, products: int) -> tuple[list[str], object]:
     """Train + promote a recommender in ``root``; write the snapshot; return known ids."""
-    from configs import load_settings
-    from models.features import customer_features, default_as_of
+    from tailor.adapters import registry
+    from tailor.adapters.champions import load_champion
+    from tailor.adapters.tracking import client_for
+    from tailor.configs import load_settings
     from tailor.data.generate import generate
-    from tasks import registry
-    from tasks.champions import load_champion
-    from tasks.scoring import write_snapshot
-    from tasks.tracking import client_for
-    from tasks.train_recommender import train_recommender
+    from tailor.models.features import customer_features, default_as_of
+    from tailor.tasks.scoring import write_snapshot
+    from tailor.tasks.train_recommender import train_recommender
 
     settings = load_settings(overrides=[
         *_overrides(root), f"generate.customers={customers}", f"generate.products={products}",
@@ -141,7 +141,7 @@ def load(port: int, ids: list[str], clients: int, seconds: float,
 
 
 def in_process(predictor: object, ids: list[str], repeats: int = 2000) -> None:
-    from models.ranking_metrics import top_k
+    from tailor.models.ranking_metrics import top_k
 
     rng = random.Random(0)
     sample = [rng.choice(ids) for _ in range(repeats)]

@@ -16,11 +16,11 @@ import time
 
 import pandas as pd
 
-from configs import load_settings
-from models.features import customer_features, default_as_of
-from models.interactions import build_interactions
+from tailor.configs import load_settings
 from tailor.data.io import read_dataset
 from tailor.data.validate import validate_dataset
+from tailor.models.features import customer_features, default_as_of
+from tailor.models.interactions import build_interactions
 
 
 def _peak_rss_gb() -> float:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from configs.schema import Settings
+from tailor.configs.schema import Settings
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 

@@ -3,7 +3,7 @@
 Built from the ``deployments`` settings, registered on a Prefect server by ``tailor deploy`` and
 executed by one long-running process, ``tailor serve-flows`` (Prefect's ``serve()``): the
 single-machine setup needs no work pool and no worker. Deployments use module entrypoints
-(``flows.train.train_models``), so a run starts the same code whatever directory the serving
+(``tailor.flows.train.train_models``), so a run starts the same code whatever directory the serving
 process was started in; paths and config files are made absolute when deployments are built.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from configs.schema import Settings
+from tailor.configs.schema import Settings
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -146,7 +146,7 @@ def build_deployments(
     ``config_files`` (made absolute) and ``overrides``, so it sees what ``tailor deploy`` saw.
     The scoring deployment is left out (with a note) if flows/score.py is absent.
     """
-    from flows.train import train_models
+    from tailor.flows.train import train_models
 
     base = (base or Path.cwd()).resolve()
     cfg = settings.deployments
@@ -161,11 +161,11 @@ def build_deployments(
         "Weekly retraining: validate, tune, evaluate, register; promote past the gate.",
     )]
     skipped = []
-    score_flow = _find_flow("flows.score", SCORE_FLOW)
+    score_flow = _find_flow("tailor.flows.score", SCORE_FLOW)
     if score_flow is None:
         skipped.append(f"{SCORE_FLOW}/{SCORE_DEPLOYMENT}: flows/score.py does not exist yet")
     else:
-        from tasks.scoring import ScoreTargetError, parse_target
+        from tailor.tasks.scoring import ScoreTargetError, parse_target
 
         try:
             parse_target(cfg.score_out)

@@ -9,9 +9,9 @@ import pandas as pd
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from configs import load_settings
-from models.features import default_as_of
-from tasks.data import build_customer_features, load_raw, validate, write_table
+from tailor.configs import load_settings
+from tailor.models.features import default_as_of
+from tailor.tasks.data import build_customer_features, load_raw, validate, write_table
 
 
 @flow(name="prepare-data", log_prints=True)

@@ -16,23 +16,23 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from configs import load_settings
-from flows.reporting import markdown_table
-from models.actions import ACTION_COLUMN, action_names
-from models.features import default_as_of
-from models.scoring import MODEL_KINDS
-from models.windows import check_scoring_date, fit_until
-from tasks.data import build_customer_features, load_raw, validate
-from tasks.reconcile import reconcile_store
-from tasks.registry_lock import try_registry_lock
-from tasks.scoring import (
+from tailor.adapters.registry_lock import try_registry_lock
+from tailor.adapters.tracking import data_fingerprint, tracking_uri
+from tailor.configs import load_settings
+from tailor.flows.reporting import markdown_table
+from tailor.models.actions import ACTION_COLUMN, action_names
+from tailor.models.features import default_as_of
+from tailor.models.scoring import MODEL_KINDS
+from tailor.models.windows import check_scoring_date, fit_until
+from tailor.tasks.data import build_customer_features, load_raw, validate
+from tailor.tasks.reconcile import reconcile_store
+from tailor.tasks.scoring import (
     load_champions_task,
     parse_target,
     score_task,
     write_scores_task,
     write_snapshot_task,
 )
-from tasks.tracking import data_fingerprint, tracking_uri
 
 
 def _default_quarantine(out: str, snapshot_dir: str) -> Path:

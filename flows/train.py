@@ -20,22 +20,22 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from configs import load_settings
-from configs.schema import Settings
-from flows.reporting import markdown_table
-from models.features import default_as_of
-from models.windows import check_as_of
+from tailor.adapters import registry, tracking
+from tailor.adapters.registry_lock import registry_lock
+from tailor.configs import load_settings
+from tailor.configs.schema import Settings
 from tailor.data.validate import ValidationResult
-from tasks import registry, tracking
-from tasks.data import load_raw, validate
-from tasks.gate import Decision, apply_decisions, evaluate_gate
-from tasks.reconcile import reconcile_store
-from tasks.registry_lock import registry_lock
-from tasks.retry import TRANSIENT_RETRIES
-from tasks.train_churn import train_churn_task
-from tasks.train_recommender import train_recommender_task
-from tasks.train_segmentation import train_segmentation_task
-from tasks.training import SkippedTraining, TrackedTraining
+from tailor.flows.reporting import markdown_table
+from tailor.models.features import default_as_of
+from tailor.models.windows import check_as_of
+from tailor.tasks.data import load_raw, validate
+from tailor.tasks.gate import Decision, apply_decisions, evaluate_gate
+from tailor.tasks.reconcile import reconcile_store
+from tailor.tasks.retry import TRANSIENT_RETRIES
+from tailor.tasks.train_churn import train_churn_task
+from tailor.tasks.train_recommender import train_recommender_task
+from tailor.tasks.train_segmentation import train_segmentation_task
+from tailor.tasks.training import SkippedTraining, TrackedTraining
 
 MODELS = registry.MODEL_KINDS
 

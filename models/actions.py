@@ -1,6 +1,6 @@
 """Next best action: a rule table a marketer edits in the config, applied to scored customers.
 
-Rules (``scoring.actions``, validated by :class:`configs.schema.ScoringSettings`) are tried in
+Rules (``scoring.actions``, validated by :class:`tailor.configs.schema.ScoringSettings`) are tried in
 order and the first whose conditions all hold wins; customers no rule matches get
 ``default_action``. A condition compares one column with ``lt le gt ge eq in``; a null cell never
 matches, so a model without a champion (its columns null) simply lets later rules decide.
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from configs.schema import ActionCondition, ActionRule, ScoringSettings
+from tailor.configs.schema import ActionCondition, ActionRule, ScoringSettings
 
 ACTION_COLUMN = "next_best_action"
 PCT_SUFFIX = "_pct"

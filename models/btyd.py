@@ -12,7 +12,7 @@ They serve twice:
   it (P(no purchase in the window)): ``holdout_baseline_bgnbd_*`` and
   ``holdout_baseline_pareto_nbd_*``;
 - as a **signal** of the churn model: its probability is blended with BG/NBD's
-  P(no purchase in H), the weight chosen on the tuning validation (see :mod:`models.churn`).
+  P(no purchase in H), the weight chosen on the tuning validation (see :mod:`tailor.models.churn`).
 
 Why PyMC-Marketing: it is the maintained home of these models (the ``lifetimes`` package points
 its users there and is no longer developed), it installs from PyPI on the pinned numpy and

@@ -2,8 +2,8 @@
 
 Flow (plain Python; the tracking layer calls these and logs what they return):
 
-1. :func:`models.churn_data.prepare_churn_data` builds the served, twin, holdout and tuning
-   frames of a run from history before ``as_of`` (windows: :mod:`models.windows`).
+1. :func:`tailor.models.churn_data.prepare_churn_data` builds the served, twin, holdout and tuning
+   frames of a run from history before ``as_of`` (windows: :mod:`tailor.models.windows`).
 2. :func:`tune` runs Optuna on the caller's study: the model family (logistic regression on
    log-scaled features, or histogram gradient boosting) is a categorical parameter with its own
    conditional space, and the calibration method (sigmoid / isotonic, fitted on
@@ -38,11 +38,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from configs.schema import ChurnSettings
-from models import btyd
-from models.btyd import BgNbd
-from models.churn_data import CUSTOMER_ID, OUT_OF_TIME, ChurnData, ChurnFrame, TuningSplit
-from models.churn_pipeline import (
+from tailor.configs.schema import ChurnSettings
+from tailor.models import btyd
+from tailor.models.btyd import BgNbd
+from tailor.models.churn_data import CUSTOMER_ID, OUT_OF_TIME, ChurnData, ChurnFrame, TuningSplit
+from tailor.models.churn_pipeline import (
     GRADIENT_BOOSTING,
     LOGISTIC,
     build_pipeline,

@@ -13,7 +13,7 @@ A churn fit "before T" stacks labelled cutoffs whose label windows ``[c, c + H)`
 Cutoffs with less than ``min_history_days`` of purchases before them are skipped: on a short
 export an early cutoff's customers all look new.
 
-A training run (see :mod:`models.windows`) makes three such plans from one history:
+A training run (see :mod:`tailor.models.windows`) makes three such plans from one history:
 
 - **served**: the fit before the scoring date D, trained on cutoffs up to D - H (the latest
   whose label window is complete) and applied to features at D;
@@ -35,8 +35,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from configs.schema import ChurnSettings, FeatureSettings
-from models.features import (
+from tailor.configs.schema import ChurnSettings, FeatureSettings
+from tailor.models.features import (
     ATTRIBUTE_PREFIX,
     BASE_COLUMNS,
     CATEGORY_PREFIX,
@@ -44,7 +44,7 @@ from models.features import (
     customer_features,
     history,
 )
-from models.windows import InsufficientHistoryError, Windows, plan_windows
+from tailor.models.windows import InsufficientHistoryError, Windows, plan_windows
 
 CUTOFF = "cutoff"
 CUSTOMER_ID = "customer_id"
@@ -171,7 +171,7 @@ def cutoff_frame(transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days:
     """Features before ``cutoff`` and labels from ``[cutoff, cutoff + H)`` for one cutoff.
 
     ``transactions`` must cover the label window unless ``allow_partial`` (see
-    :func:`models.features.churn_labels`).
+    :func:`tailor.models.features.churn_labels`).
     """
     features = customer_features(transactions, cutoff, feature_settings, customers=customers,
                                  products=products)

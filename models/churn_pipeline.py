@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from models.features import ATTRIBUTE_PREFIX
+from tailor.models.features import ATTRIBUTE_PREFIX
 
 LOGISTIC = "logistic"
 GRADIENT_BOOSTING = "hist_gradient_boosting"

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from configs.schema import FeatureSettings
+from tailor.configs.schema import FeatureSettings
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW
 
 DAY = pd.Timedelta(days=1)
@@ -44,7 +44,7 @@ DAY = pd.Timedelta(days=1)
 #:   ``orders_previous``: in ``[as_of - 2W, as_of - W)``; an order's time is its first line's.
 #: - ``trend``: ``(recent - previous) / (recent + previous + 1)``, in (-1, 1).
 #: - ``purchase_days``: distinct calendar days with a purchase (buy-till-you-die models count
-#:   repeat purchase days: ``purchase_days - 1``, see :mod:`models.btyd`).
+#:   repeat purchase days: ``purchase_days - 1``, see :mod:`tailor.models.btyd`).
 BASE_COLUMNS: tuple[str, ...] = (
     "recency_days",
     "frequency",

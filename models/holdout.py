@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from configs.schema import ChurnSettings, SegmentationSettings
+from tailor.configs.schema import ChurnSettings, SegmentationSettings
 
 
 def window_purchases(transactions: pd.DataFrame, start: pd.Timestamp,
@@ -51,7 +51,7 @@ def recommender_precision(models: Mapping[str, Any], transactions: pd.DataFrame,
 def churn_roc_auc(models: Mapping[str, Any], frame: Any, settings: ChurnSettings
                   ) -> dict[str, float]:
     """ROC-AUC of each churn model on the same labelled cutoff frame (NaN when it cannot score)."""
-    from models.churn import evaluate
+    from tailor.models.churn import evaluate
 
     scores = {}
     for label, model in models.items():
@@ -65,7 +65,7 @@ def churn_roc_auc(models: Mapping[str, Any], frame: Any, settings: ChurnSettings
 def segmentation_score(models: Mapping[str, Any], features: pd.DataFrame,
                        settings: SegmentationSettings) -> dict[str, float]:
     """The tuning objective (silhouette + stability, penalties) of each model on new features."""
-    from models.segmentation import SegmentationError, evaluate_segmentation, objective_value
+    from tailor.models.segmentation import SegmentationError, evaluate_segmentation, objective_value
 
     scores = {}
     for label, model in models.items():

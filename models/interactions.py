@@ -5,7 +5,7 @@ purchase lines strictly before ``as_of``. Feature names are readable strings:
 
 - users: ``user:<id>`` (identity), ``attr:<column>=<value>`` (customers table; numeric columns with
   many values as ``attr:<column>=q<k>`` quantile bins), ``rfm:recency|frequency|monetary=q<k>``
-  (from :func:`models.features.customer_features`; q1 = lowest value, so most recent / fewest
+  (from :func:`tailor.models.features.customer_features`; q1 = lowest value, so most recent / fewest
   orders / least spend), ``segment=<label>``.
 - items: ``item:<id>`` (identity), ``category=<c>``, ``price=q<k>`` (quantile bands over product
   prices; the products table's ``price``, else the item's median unit_price before ``as_of``),
@@ -31,8 +31,8 @@ import pandas as pd
 import scipy.sparse as sp
 from lightfm.data import Dataset
 
-from configs.schema import FeatureSettings
-from models.features import PROVENANCE_COLUMNS, history
+from tailor.configs.schema import FeatureSettings
+from tailor.models.features import PROVENANCE_COLUMNS, history
 
 USER_IDENTITY = "user:"
 ITEM_IDENTITY = "item:"
@@ -271,7 +271,7 @@ def build_interactions(
     """Interaction, weight and feature matrices from purchase lines strictly before ``as_of``.
 
     Users: customers with a purchase before ``as_of`` (sorted; the index of
-    :func:`models.features.customer_features`). Items: every product in ``products`` plus any
+    :func:`tailor.models.features.customer_features`). Items: every product in ``products`` plus any
     product with a line before ``as_of`` (sorted). Positives are purchase lines only; returns are
     never interactions (a bought-then-returned item still shows interest). Weights per
     ``settings.interaction_weight``: binary 1; count = purchase lines; quantity = units; decay =

@@ -1,9 +1,9 @@
 """LightFM hybrid recommender blended with repeat purchases and popularity: fit, tune, evaluate.
 
-- :func:`plan` gives a run's windows (:mod:`models.windows`): the twin is fit before the
+- :func:`plan` gives a run's windows (:mod:`tailor.models.windows`): the twin is fit before the
   holdout start S, the served model before ``as_of``, and tuning looks only before S.
 - :func:`prepare` builds point-in-time inputs (interactions + user/item features via
-  :func:`models.interactions.build_interactions`, popularity) strictly before a date.
+  :func:`tailor.models.interactions.build_interactions`, popularity) strictly before a date.
 - :func:`tune` runs an Optuna study (the caller's: storage and resume are its business) on a
   validation split *inside* the history before S: train before ``S - validation_days``,
   validate on the purchases of the last ``validation_days`` before S (shortened on short
@@ -29,20 +29,20 @@ import pandas as pd
 import scipy.sparse as sp
 from lightfm import LightFM
 
-from configs.schema import FeatureSettings, RecommenderSettings
-from models.features import customer_features, history
-from models.interactions import InteractionData, build_interactions, cold_user_features
-from models.ranking_metrics import evaluate_ranking, top_k
-from models.recommender_model import BlendWeights, RecommenderModel, minmax_rows
-from models.recommender_ranker import candidates, fit_ranker, ranked_matrix, training_windows
-from models.recommender_signals import (
+from tailor.configs.schema import FeatureSettings, RecommenderSettings
+from tailor.models.features import customer_features, history
+from tailor.models.interactions import InteractionData, build_interactions, cold_user_features
+from tailor.models.ranking_metrics import evaluate_ranking, top_k
+from tailor.models.recommender_model import BlendWeights, RecommenderModel, minmax_rows
+from tailor.models.recommender_ranker import candidates, fit_ranker, ranked_matrix, training_windows
+from tailor.models.recommender_signals import (
     Holdout,
     holdout,
     popularity,
     repeat_matrix,
     row_max_normalise,
 )
-from models.windows import InsufficientHistoryError, Windows, first_purchase, plan_windows
+from tailor.models.windows import InsufficientHistoryError, Windows, first_purchase, plan_windows
 
 SCHEDULES = ("adagrad", "adadelta")
 WEIGHTED_LOSSES = ("warp", "bpr")  # LightFM's warp-kos and logistic ignore sample weights

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.interactions import ColumnEncoding, InteractionData, cold_user_features
-from models.ranking_metrics import chunks, mask_rows, top_k
+from tailor.models.interactions import ColumnEncoding, InteractionData, cold_user_features
+from tailor.models.ranking_metrics import chunks, mask_rows, top_k
 
 
 @dataclass(frozen=True)

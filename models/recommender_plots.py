@@ -12,8 +12,8 @@ import optuna
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.recommender import evaluate
-from models.recommender_model import RecommenderModel
+from tailor.models.recommender import evaluate
+from tailor.models.recommender_model import RecommenderModel
 
 CURVE_SERIES = {"model": "", "LightFM alone": "lightfm_", "repeat baseline": "baseline_repeat_",
                 "popularity baseline": "baseline_popularity_"}

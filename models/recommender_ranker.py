@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from configs.schema import RecommenderSettings
-from models.recommender_signals import DAY, purchase_orders
+from tailor.configs.schema import RecommenderSettings
+from tailor.models.recommender_signals import DAY, purchase_orders
 
 #: added to the ranker's candidates so they always rank before the blend's other products
 RANKED_OFFSET = 10.0

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.features import history
+from tailor.models.features import history
 
 DAY = np.timedelta64(1, "D")
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from configs.schema import ScoringSettings
-from models.actions import ACTION_COLUMN, next_best_action
-from models.features import BASE_COLUMNS, PROVENANCE_COLUMNS
+from tailor.configs.schema import ScoringSettings
+from tailor.models.actions import ACTION_COLUMN, next_best_action
+from tailor.models.features import BASE_COLUMNS, PROVENANCE_COLUMNS
 
 MODEL_KINDS = ("segmentation", "recommender", "churn")
 SCORE_COLUMNS = ("customer_id", "segment", "segment_name", "churn_probability",

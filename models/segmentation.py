@@ -33,9 +33,9 @@ from sklearn.metrics import (
 )
 from threadpoolctl import threadpool_limits
 
-from configs.schema import FeatureSettings, SegmentationSettings
-from models.segmentation_profile import name_segments, profile_segments
-from models.windows import Windows, plan_windows
+from tailor.configs.schema import FeatureSettings, SegmentationSettings
+from tailor.models.segmentation_profile import name_segments, profile_segments
+from tailor.models.windows import Windows, plan_windows
 
 METRIC_NAMES = (
     "silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari", "k",

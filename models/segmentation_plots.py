@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.segmentation import SegmentationModel, trials_frame
+from tailor.models.segmentation import SegmentationModel, trials_frame
 
 
 def plot_segments_pca(model: SegmentationModel, features: pd.DataFrame,

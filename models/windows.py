@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from models.features import default_as_of, history
+from tailor.models.features import default_as_of, history
 
 DAY = pd.Timedelta(days=1)
 #: metrics of the twin on [holdout start, as_of): the run's honest out-of-time figures

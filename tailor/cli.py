@@ -16,7 +16,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from configs import ConfigError, Settings, load_settings
+from tailor.configs import ConfigError, Settings, load_settings
 
 T = TypeVar("T")
 
@@ -92,12 +92,12 @@ def _fail(message: str) -> typer.Exit:
 def _run_flow(command: str, run: Callable[[], T]) -> T:
     """Run a flow against a Prefect API that dies with this process; turn a failure into one
     clear line and exit code 1 (the traceback only with --debug)."""
-    from configs import ConfigError
+    from tailor.adapters.registry import RegistryError
+    from tailor.adapters.registry_lock import RegistryBusyError
+    from tailor.configs import ConfigError
     from tailor.data.io import DataSourceError
     from tailor.data.validate import DataContractError
     from tailor.local_prefect import local_prefect_api
-    from tasks.registry import RegistryError
-    from tasks.registry_lock import RegistryBusyError
 
     expected = (DataSourceError, DataContractError, ConfigError, RegistryError,
                 RegistryBusyError, ValueError)
@@ -237,7 +237,7 @@ def prepare(
     """Validate a data set and build point-in-time customer features (a Prefect flow)."""
     _settings(config, set_)  # fail fast on bad configuration, before Prefect starts
     _quiet_services()
-    from flows.prepare import prepare_data
+    from tailor.flows.prepare import prepare_data
 
     summary = _run_flow("prepare", lambda: prepare_data(
         str(data), str(out), as_of, [str(c) for c in config or []], list(set_ or [])))
@@ -265,7 +265,7 @@ def train(
     one-line reason and the others train; the command fails only when none could."""
     _settings(config, set_)
     _quiet_services()
-    from flows.train import train_models
+    from tailor.flows.train import train_models
 
     summary = _run_flow("train", lambda: train_models(
         str(data), str(out), [m.strip() for m in models.split(",") if m], as_of,
@@ -305,11 +305,11 @@ def run(
     and register the three models (promoting those that beat the champions), score everyone."""
     settings = _settings(config, set_)
     _quiet_services()
-    from flows.prepare import prepare_data
-    from flows.score import score_customers
-    from flows.train import train_models
+    from tailor.adapters.tracking import tracking_uri
     from tailor.data.generate import generate, write_generated
-    from tasks.tracking import tracking_uri
+    from tailor.flows.prepare import prepare_data
+    from tailor.flows.score import score_customers
+    from tailor.flows.train import train_models
 
     data_dir = out / "data"
     generated = generate(settings.generate)
@@ -346,8 +346,8 @@ def models_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """List each model with its champion and challenger versions and key metrics."""
     settings = _settings(config, set_)
     _quiet_services()
-    from tasks.registry import describe_models
-    from tasks.tracking import client_for, tracking_uri
+    from tailor.adapters.registry import describe_models
+    from tailor.adapters.tracking import client_for, tracking_uri
 
     table = describe_models(client_for(settings.tracking),
                             key_metrics=settings.registry.key_metrics)
@@ -381,8 +381,8 @@ def promote_cmd(
     _quiet_services()
     from mlflow.exceptions import MlflowException
 
-    from tasks.registry import RegistryError, promote
-    from tasks.tracking import client_for
+    from tailor.adapters.registry import RegistryError, promote
+    from tailor.adapters.tracking import client_for
 
     try:
         move = promote(client_for(settings.tracking), model, version, actor=_actor(),
@@ -404,8 +404,8 @@ def rollback_cmd(
     """Point the champion alias back at the previous champion (audited)."""
     settings = _settings(config, set_)
     _quiet_services()
-    from tasks.registry import RegistryError, rollback
-    from tasks.tracking import client_for
+    from tailor.adapters.registry import RegistryError, rollback
+    from tailor.adapters.tracking import client_for
 
     try:
         move = rollback(client_for(settings.tracking), model, actor=_actor(), reason=reason)
@@ -426,9 +426,9 @@ def doctor_cmd(
     RUNNING, versions never gated. Exit code 1 when something is found and not repaired."""
     settings = _settings(config, set_)
     _quiet_services()
-    from tasks.reconcile import reconcile
-    from tasks.registry_lock import RegistryBusyError, registry_lock
-    from tasks.tracking import client_for, tracking_uri
+    from tailor.adapters.registry_lock import RegistryBusyError, registry_lock
+    from tailor.adapters.tracking import client_for, tracking_uri
+    from tailor.tasks.reconcile import reconcile
 
     uri = tracking_uri(settings.tracking)
     client = client_for(settings.tracking)
@@ -458,7 +458,7 @@ def ui_cmd(
     import subprocess
 
     settings = _settings(config, set_)
-    from tasks.tracking import tracking_uri
+    from tailor.adapters.tracking import tracking_uri
 
     uri = tracking_uri(settings.tracking)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
@@ -498,8 +498,8 @@ def score_cmd(
     products and next best action, one row per customer (a Prefect flow)."""
     _settings(config, set_)
     _quiet_services()
-    from flows.score import score_customers
-    from tasks.scoring import ScoreTargetError, parse_target
+    from tailor.flows.score import score_customers
+    from tailor.tasks.scoring import ScoreTargetError, parse_target
 
     try:
         parse_target(out)
@@ -537,7 +537,7 @@ def serve_cmd(
     (or $TAILOR_ADMIN_TOKEN)."""
     settings = _settings(config, set_)
     _quiet_services()
-    from deployments.api.app import serve
+    from tailor.deployments.api.app import serve
 
     serve(settings, host=host, port=port)
 
@@ -548,7 +548,7 @@ def deploy_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     section) on the Prefect server at $PREFECT_API_URL; `tailor serve-flows` then runs them."""
     settings = _settings(config, set_)
     _quiet_services()
-    from deployments.schedules import (
+    from tailor.deployments.schedules import (
         DeploymentError,
         build_deployments,
         changes_on_server,
@@ -586,7 +586,7 @@ def serve_flows_cmd(
     settings = _settings(config, set_)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # show each run starting/ending
     _quiet_services(hide_prefect_errors=False)
-    from deployments.schedules import (
+    from tailor.deployments.schedules import (
         DeploymentError,
         build_deployments,
         changes_on_server,

@@ -13,8 +13,7 @@ import pandera.pandas as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from configs.schema import DataSettings, FeatureSettings
-from models.features import customer_features
+from tailor.configs.schema import DataSettings, FeatureSettings
 from tailor.contracts import DataFrame, Transactions
 from tailor.data.dataset import Dataset
 from tailor.data.io import read_dataset, write_frame_atomic
@@ -25,7 +24,8 @@ from tailor.data.validate import (
     write_failed_quarantine,
     write_quarantine,
 )
-from tasks.retry import TRANSIENT_RETRIES
+from tailor.models.features import customer_features
+from tailor.tasks.retry import TRANSIENT_RETRIES
 
 
 @task(name="load-data", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)

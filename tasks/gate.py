@@ -14,7 +14,7 @@ skill. Both scores use the same customers and the same window, never a metric a 
 on older data.
 
 Safety: decisions for every model are made first; the alias moves are applied together by
-:func:`tasks.registry.apply_moves` (all or nothing), so a failure leaves every alias as it was.
+:func:`tailor.adapters.registry.apply_moves` (all or nothing), so a failure leaves every alias as it was.
 """
 
 from __future__ import annotations
@@ -29,24 +29,18 @@ from mlflow import MlflowClient
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from configs.schema import PromotionSettings, Settings
-from models import holdout
-from models.churn_data import cutoff_frame
-from models.features import customer_features, history
-from models.windows import HOLDOUT_PREFIX, Windows, fit_until
+from tailor.adapters import promotion_intent, registry, tracking
+from tailor.adapters.faults import fault_point
+from tailor.adapters.pyfunc import load_predictor
+from tailor.adapters.registry import CHALLENGER, CHAMPION
+from tailor.configs.schema import PromotionSettings, Settings
 from tailor.data.dataset import Dataset
-from tasks import (
-    promotion_intent,
-    registry,
-    tracking,
-    train_churn,
-    train_recommender,
-    train_segmentation,
-)
-from tasks.faults import fault_point
-from tasks.pyfunc import load_predictor
-from tasks.registry import CHALLENGER, CHAMPION
-from tasks.training import TrackedTraining
+from tailor.models import holdout
+from tailor.models.churn_data import cutoff_frame
+from tailor.models.features import customer_features, history
+from tailor.models.windows import HOLDOUT_PREFIX, Windows, fit_until
+from tailor.tasks import train_churn, train_recommender, train_segmentation
+from tailor.tasks.training import TrackedTraining
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +226,7 @@ def apply_decisions(decisions: list[Decision], settings: Settings) -> list[Decis
     intent, then apply them together (all or nothing) and close the intent.
 
     Not retried: a retry would move aliases planned against a registry that may have changed;
-    an interrupted promotion is repaired by :func:`tasks.reconcile.reconcile` instead. Returns
+    an interrupted promotion is repaired by :func:`tailor.tasks.reconcile.reconcile` instead. Returns
     the decisions as applied (a promotion withdrawn by the compare-and-swap says why).
     """
     client = tracking.client_for(settings.tracking)

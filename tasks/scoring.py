@@ -32,14 +32,14 @@ import sqlalchemy as sa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from configs.schema import ScoringSettings, TrackingSettings
-from models.features import PROVENANCE_COLUMNS
-from models.scoring import score_customers
+from tailor.adapters import snapshot
+from tailor.adapters.champions import Champion, load_champions
+from tailor.adapters.tracking import client_for
+from tailor.configs.schema import ScoringSettings, TrackingSettings
 from tailor.data.io import write_frame_atomic
-from tasks import snapshot
-from tasks.champions import Champion, load_champions
-from tasks.retry import TRANSIENT_RETRIES
-from tasks.tracking import client_for
+from tailor.models.features import PROVENANCE_COLUMNS
+from tailor.models.scoring import score_customers
+from tailor.tasks.retry import TRANSIENT_RETRIES
 
 LIST_COLUMN = "recommendations"
 DEFAULT_KEEP: int = ScoringSettings.model_fields["keep_snapshots"].default
@@ -164,7 +164,7 @@ def write_snapshot(snapshot_dir: str | Path, features: pd.DataFrame,
                    customers: pd.DataFrame | None, manifest: dict[str, Any],
                    keep: int = DEFAULT_KEEP) -> Path:
     """Features, customer attributes and manifest for the serving API as one new snapshot
-    directory, published in one atomic switch (see :mod:`tasks.snapshot`): a kill at any
+    directory, published in one atomic switch (see :mod:`tailor.adapters.snapshot`): a kill at any
     point leaves the previous snapshot served. Returns the published directory."""
     attrs = pd.DataFrame({"customer_id": pd.Series(dtype=object)}) if customers is None else \
         customers.drop(columns=[c for c in PROVENANCE_COLUMNS if c in customers.columns])

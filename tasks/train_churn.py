@@ -1,6 +1,6 @@
 """Train the churn / purchase-probability model: tune, judge the twin, fit the served model.
 
-Windows (:mod:`models.windows`, :mod:`models.churn_data`), for a scoring date ``as_of`` and
+Windows (:mod:`tailor.models.windows`, :mod:`tailor.models.churn_data`), for a scoring date ``as_of`` and
 horizon H: Optuna tunes inside the history before the holdout start S (out of time when it
 allows, customer-grouped folds otherwise); the twin (labelled cutoffs up to S - H) is judged
 on the customers active before S with labels from ``[S, as_of)`` beside the recency baseline
@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 import optuna
 import pandas as pd
 
-from configs.schema import Settings
-from models import btyd
-from models.churn import (
+from tailor.adapters.tracking import remaining_trials
+from tailor.configs.schema import Settings
+from tailor.data.dataset import Dataset
+from tailor.models import btyd
+from tailor.models.churn import (
     evaluate,
     fit_churn_model,
     fit_twin_and_served,
@@ -27,12 +29,10 @@ from models.churn import (
     tune,
     with_btyd,
 )
-from models.churn_data import ChurnData, plan_windows_for_churn, prepare_churn_data
-from models.churn_plots import importance_figure, reliability_figure, reliability_table
-from models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
-from tailor.data.dataset import Dataset
-from tasks.tracking import remaining_trials
-from tasks.training import TrackedTraining, TrainedModel, track_training, training_task
+from tailor.models.churn_data import ChurnData, plan_windows_for_churn, prepare_churn_data
+from tailor.models.churn_plots import importance_figure, reliability_figure, reliability_table
+from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
+from tailor.tasks.training import TrackedTraining, TrainedModel, track_training, training_task
 
 
 def churn_data(settings: Settings, clean: Dataset, windows: Windows) -> ChurnData:

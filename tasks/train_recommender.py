@@ -1,6 +1,6 @@
 """Train the recommender: tune on the history before the holdout, judge the twin, fit the served.
 
-Windows (:mod:`models.windows`), for a scoring date ``as_of``: Optuna tunes LightFM and the
+Windows (:mod:`tailor.models.windows`), for a scoring date ``as_of``: Optuna tunes LightFM and the
 blend inside the history before the holdout start S; the twin (those parameters, fit before S)
 is judged on ``[S, as_of)`` beside the popularity and repeat baselines (``holdout_*`` metrics);
 the served version, registered here, is the same configuration fit on all history before
@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 import optuna
 import pandas as pd
 
-from configs.schema import Settings
-from models.features import history
-from models.recommender import (
+from tailor.adapters.tracking import remaining_trials
+from tailor.configs.schema import Settings
+from tailor.data.dataset import Dataset
+from tailor.models.features import history
+from tailor.models.recommender import (
     choose_ranker,
     evaluate,
     fit_recommender,
@@ -24,11 +26,13 @@ from models.recommender import (
     tune,
     validation_days,
 )
-from models.recommender_plots import plot_precision_curve, plot_tuning_history, precision_curve
-from models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
-from tailor.data.dataset import Dataset
-from tasks.tracking import remaining_trials
-from tasks.training import TrackedTraining, TrainedModel, track_training, training_task
+from tailor.models.recommender_plots import (
+    plot_precision_curve,
+    plot_tuning_history,
+    precision_curve,
+)
+from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
+from tailor.tasks.training import TrackedTraining, TrainedModel, track_training, training_task
 
 
 def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Train customer segmentation: tune k on the twin's features, judge the twin later, fit served.
 
-Windows (:mod:`models.windows`), for a scoring date ``as_of``: Optuna chooses k and the
+Windows (:mod:`tailor.models.windows`), for a scoring date ``as_of``: Optuna chooses k and the
 transforms on the customer features at the holdout start S; the twin (those parameters fit on
 the features at S) is judged on the features at ``as_of`` (``holdout_*``: do its segments still
 fit 90 days later); the served version, registered here, is the same configuration fit on the
@@ -14,9 +14,11 @@ from collections.abc import Callable, Sequence
 import optuna
 import pandas as pd
 
-from configs.schema import Settings
-from models.features import customer_features
-from models.segmentation import (
+from tailor.adapters.tracking import remaining_trials
+from tailor.configs.schema import Settings
+from tailor.data.dataset import Dataset
+from tailor.models.features import customer_features
+from tailor.models.segmentation import (
     evaluate_segmentation,
     fit_segmentation,
     objective_value,
@@ -25,11 +27,9 @@ from models.segmentation import (
     trials_frame,
     tune,
 )
-from models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
-from models.windows import HOLDOUT_PREFIX, Windows, prefixed
-from tailor.data.dataset import Dataset
-from tasks.tracking import remaining_trials
-from tasks.training import TrackedTraining, TrainedModel, track_training, training_task
+from tailor.models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
+from tailor.models.windows import HOLDOUT_PREFIX, Windows, prefixed
+from tailor.tasks.training import TrackedTraining, TrainedModel, track_training, training_task
 
 OBJECTIVE = "objective"
 

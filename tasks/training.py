@@ -19,11 +19,11 @@ from mlflow.entities import DatasetInput, InputTag
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from configs.schema import Settings
-from models.windows import InsufficientHistoryError, Windows
-from tasks import tracking
-from tasks.faults import fault_point
-from tasks.pyfunc import log_predictor
+from tailor.adapters import tracking
+from tailor.adapters.faults import fault_point
+from tailor.adapters.pyfunc import log_predictor
+from tailor.configs.schema import Settings
+from tailor.models.windows import InsufficientHistoryError, Windows
 
 
 @dataclass

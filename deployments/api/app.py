@@ -1,7 +1,7 @@
 """The serving API: champions and the customer feature snapshot behind a small FastAPI app.
 
 ``create_app(settings)`` builds the app; ``tailor serve`` runs it with uvicorn. Requests read the
-runtime's current :class:`~deployments.api.state.ServingState` once and answer from it, so a
+runtime's current :class:`~tailor.deployments.api.state.ServingState` once and answer from it, so a
 reload swapping models underneath never breaks or mixes a response (see ``state.py``).
 
 Per-customer answers are cheap: segments, churn probabilities and next best actions are
@@ -35,10 +35,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field, create_model
 
-from configs.schema import Settings
-from deployments.api import schemas
-from deployments.api.limits import BodyLimit, validation_error
-from deployments.api.state import (
+from tailor.configs.schema import Settings
+from tailor.deployments.api import schemas
+from tailor.deployments.api.limits import BodyLimit, validation_error
+from tailor.deployments.api.state import (
     ACTIONS,
     COLD,
     Failure,
@@ -46,7 +46,7 @@ from deployments.api.state import (
     ServingRuntime,
     ServingState,
 )
-from models.ranking_metrics import mask_rows, top_k
+from tailor.models.ranking_metrics import mask_rows, top_k
 
 log = logging.getLogger("tailor.serving")
 access_log = logging.getLogger("tailor.serving.access")

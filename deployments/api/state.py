@@ -14,7 +14,7 @@ A champion version that failed is not retried by the periodic check, only by an 
 reload (``POST /admin/reload``), so a broken version is not downloaded every interval.
 
 The snapshot is read from the directory ``snapshot_dir/CURRENT`` names, resolved once per load
-(:mod:`tasks.snapshot`): ``tailor score`` publishes a complete snapshot by replacing that
+(:mod:`tailor.adapters.snapshot`): ``tailor score`` publishes a complete snapshot by replacing that
 pointer, so a load never mixes files of two snapshots, and a write killed halfway is never read.
 """
 
@@ -33,8 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from configs.schema import Settings
-from tasks.snapshot import (
+from tailor.adapters.snapshot import (
     CURRENT_FILE,
     CUSTOMERS_FILE,
     FEATURES_FILE,
@@ -44,6 +43,7 @@ from tasks.snapshot import (
     read_pointer,
     require_published,
 )
+from tailor.configs.schema import Settings
 
 log = logging.getLogger("tailor.serving")
 
@@ -196,9 +196,9 @@ def load_snapshot(directory: Path) -> Snapshot:
 # --- checking a model against the snapshot ------------------------------------------------------
 
 def _check_type(kind: str, predictor: Any) -> None:
-    from models.churn import ChurnModel
-    from models.recommender_model import RecommenderModel
-    from models.segmentation import SegmentationModel
+    from tailor.models.churn import ChurnModel
+    from tailor.models.recommender_model import RecommenderModel
+    from tailor.models.segmentation import SegmentationModel
 
     expected = {"segmentation": SegmentationModel, "recommender": RecommenderModel,
                 "churn": ChurnModel}[kind]
@@ -234,14 +234,14 @@ def compute_actions(settings: Settings, snapshot: Snapshot | None, segments: pd.
                     churn: pd.DataFrame | None) -> pd.Series | None:
     """Next best action per snapshot customer, by the ``scoring.actions`` rules.
 
-    Built like :func:`models.scoring.score_customers` builds it (features + segment +
+    Built like :func:`tailor.models.scoring.score_customers` builds it (features + segment +
     churn_probability, once over the whole snapshot), so ``<column>_pct`` percentiles and the
     answer are the same as in ``tailor score``'s batch; a model that is not served leaves its
     columns null, which no condition matches.
     """
     if snapshot is None:
         return None
-    from models.actions import next_best_action
+    from tailor.models.actions import next_best_action
 
     index = snapshot.features.index
     if segments is not None:
@@ -263,7 +263,7 @@ def compute_cold(snapshot: Snapshot | None, segments: pd.DataFrame | None) -> pd
     the recommender was not trained on: the same columns batch scoring uses."""
     if snapshot is None:
         return None
-    from models.scoring import cold_attributes
+    from tailor.models.scoring import cold_attributes
 
     customers = None if snapshot.customers is None else snapshot.customers.reset_index()
     seg = None if segments is None else segments["segment"].reindex(snapshot.features.index)
@@ -275,7 +275,7 @@ def compute_cold(snapshot: Snapshot | None, segments: pd.DataFrame | None) -> pd
 class ServingRuntime:
     """Owns the current :class:`ServingState`, reloads it, and polls the registry.
 
-    Champions are resolved and loaded with :mod:`tasks.champions` on an explicit client for
+    Champions are resolved and loaded with :mod:`tailor.adapters.champions` on an explicit client for
     ``settings.tracking`` (no global tracking URI), created on first use.
     """
 
@@ -297,19 +297,19 @@ class ServingRuntime:
 
     def _registry(self) -> Any:
         if self._client is None:
-            from tasks.tracking import client_for
+            from tailor.adapters.tracking import client_for
 
             self._client = client_for(self.settings.tracking)
         return self._client
 
     def champion_version(self, kind: str) -> str | None:
         """Where ``tailor-<kind>@champion`` points now (None: unregistered or no champion)."""
-        from tasks.champions import champion_version
+        from tailor.adapters.champions import champion_version
 
         return champion_version(self._registry(), kind)
 
     def load_predictor(self, kind: str, version: str) -> Any:
-        from tasks.champions import load_version
+        from tailor.adapters.champions import load_version
 
         return load_version(self._registry(), kind, version)
 

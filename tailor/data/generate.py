@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from configs.schema import GenerateSettings
+from tailor.configs.schema import GenerateSettings
 from tailor.data.dataset import Dataset
 from tailor.data.io import write_frame_atomic
 

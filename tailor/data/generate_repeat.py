@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from configs.schema import GenerateSettings
+from tailor.configs.schema import GenerateSettings
 from tailor.data.dataset import Dataset
 
 PRODUCT_ID = "P0001"

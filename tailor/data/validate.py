@@ -82,7 +82,7 @@ import pandera.errors as pa_errors
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from configs.schema import DataSettings
+from tailor.configs.schema import DataSettings
 from tailor.contracts import REQUIRED_COLUMNS, TABLES, Customers, Products, Transactions
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW, Dataset
 from tailor.data.io import write_frame_atomic

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from configs import ConfigError, load_settings
+from tailor.configs import ConfigError, load_settings
 
 
 def test_defaults_load_and_are_frozen() -> None:

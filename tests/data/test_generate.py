@@ -12,7 +12,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from configs.schema import DataSettings, GenerateSettings
+from tailor.configs.schema import DataSettings, GenerateSettings
 from tailor.contracts import REQUIRED_COLUMNS
 from tailor.data.dataset import SOURCE_ROW
 from tailor.data.generate import (

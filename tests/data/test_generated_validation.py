@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from configs import load_settings
+from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
 from tailor.data.io import read_dataset
 from tailor.data.validate import validate_dataset

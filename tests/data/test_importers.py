@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs.schema import DataSettings
+from tailor.configs.schema import DataSettings
 from tailor.data.dataset import SOURCE_ROW, Dataset
 from tailor.data.importers import ImporterError, import_movielens, import_online_retail
 from tailor.data.importers.movielens import genre_column, movielens_counts

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from configs.schema import DataSettings
+from tailor.configs.schema import DataSettings
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW, Dataset
 from tailor.data.io import (
     DataSourceError,

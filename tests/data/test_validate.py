@@ -12,9 +12,8 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from configs.schema import DataSettings
-from models.features import default_as_of
 from tailor.cli import app
+from tailor.configs.schema import DataSettings
 from tailor.contracts import Customers, Products, Transactions
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW, Dataset
 from tailor.data.io import read_dataset
@@ -28,7 +27,8 @@ from tailor.data.validate import (
     validate_dataset,
     write_quarantine,
 )
-from tasks.data import validate as validate_task
+from tailor.models.features import default_as_of
+from tailor.tasks.data import validate as validate_task
 
 DEFAULTS = DataSettings()
 LOOSE = DataSettings(max_rejected_share=1.0)  # tiny tables: one bad row is a big share

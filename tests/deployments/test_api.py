@@ -31,19 +31,19 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from mlflow import MlflowClient
 
-from configs import Settings, load_settings
-from deployments.api.app import create_app
-from deployments.api.state import ServingRuntime
-from models.features import customer_features, default_as_of
+from tailor.adapters import registry
+from tailor.adapters.pyfunc import PREDICTOR_ARTIFACT, log_predictor
+from tailor.adapters.snapshot import FEATURES_FILE, stage
+from tailor.adapters.tracking import client_for, ensure_experiment
+from tailor.configs import Settings, load_settings
 from tailor.data.generate import generate
-from tasks import registry
-from tasks.pyfunc import PREDICTOR_ARTIFACT, log_predictor
-from tasks.scoring import write_snapshot
-from tasks.snapshot import FEATURES_FILE, stage
-from tasks.tracking import client_for, ensure_experiment
-from tasks.train_churn import train_churn
-from tasks.train_recommender import train_recommender
-from tasks.train_segmentation import train_segmentation
+from tailor.deployments.api.app import create_app
+from tailor.deployments.api.state import ServingRuntime
+from tailor.models.features import customer_features, default_as_of
+from tailor.tasks.scoring import write_snapshot
+from tailor.tasks.train_churn import train_churn
+from tailor.tasks.train_recommender import train_recommender
+from tailor.tasks.train_segmentation import train_segmentation
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -215,7 +215,7 @@ def test_segment_churn_and_next_best_action(api: TestClient, world: World) -> No
     assert churn["at_risk"] == (p >= model.threshold)
 
     # the action is the one batch scoring gives the same customer
-    from models.scoring import score_customers
+    from tailor.models.scoring import score_customers
 
     models = {k: (champion(world, k), served(api, k)) for k in registry.MODEL_KINDS}
     batch = score_customers(world.features, models, world.settings.scoring, world.customers)
@@ -683,7 +683,7 @@ def test_mlflow_models_serve_answers_invocations(world: World, tmp_path: Path) -
 
 
 def registry_predictor(world: World) -> Any:
-    from tasks.champions import load_champion
+    from tailor.adapters.champions import load_champion
 
     found = load_champion(world.client, "recommender")
     assert found is not None

@@ -27,8 +27,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from configs import load_settings
-from deployments.schedules import (
+from tailor.adapters.snapshot import published
+from tailor.configs import load_settings
+from tailor.data.generate import generate, write_generated
+from tailor.deployments.schedules import (
     RETRAIN_DEPLOYMENT,
     RETRAIN_FLOW,
     SCORE_DEPLOYMENT,
@@ -36,8 +38,6 @@ from deployments.schedules import (
     build_deployments,
     changes_on_server,
 )
-from tailor.data.generate import generate, write_generated
-from tasks.snapshot import published
 
 pytestmark = pytest.mark.slow
 
@@ -215,7 +215,7 @@ def test_deployments_carry_the_configured_cron_and_parameters(
         assert deployment.parameters["config_files"] == [str(world["config"])]
         assert deployment.parameters["data_dir"] == str(root / "data")
         assert "tailor" in deployment.tags
-    assert retrain.entrypoint == "flows.train.train_models"
+    assert retrain.entrypoint == "tailor.flows.train.train_models"
     assert retrain.parameters["out_dir"] == str(root / "out" / "retrain")
     assert retrain.parameters["models"] == ["segmentation", "recommender", "churn"]
     assert score.parameters["out"] == str(root / "out" / "scores.parquet")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tasks.faults import FAULT_ENV
+from tailor.adapters.faults import FAULT_ENV
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow, pytest.mark.xdist_group("fault")]
 

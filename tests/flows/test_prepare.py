@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs import load_settings
-from flows.prepare import prepare_data
+from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
+from tailor.flows.prepare import prepare_data
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -18,18 +18,18 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from configs import load_settings
-from deployments.api.app import create_app
-from flows.score import score_customers
-from flows.train import train_models
-from models.features import default_as_of
-from models.recommender import fit_recommender
+from tailor.adapters.champions import clear_cache, load_champion
+from tailor.adapters.snapshot import published
+from tailor.adapters.tracking import client_for
+from tailor.configs import load_settings
 from tailor.data.dataset import Dataset
 from tailor.data.generate import generate
 from tailor.data.io import write_dataset
-from tasks.champions import clear_cache, load_champion
-from tasks.snapshot import published
-from tasks.tracking import client_for
+from tailor.deployments.api.app import create_app
+from tailor.flows.score import score_customers
+from tailor.flows.train import train_models
+from tailor.models.features import default_as_of
+from tailor.models.recommender import fit_recommender
 
 DAY = pd.Timedelta(days=1)
 TINY = ["recommender.n_trials=2", "recommender.max_epochs=3", "recommender.max_eval_users=200"]

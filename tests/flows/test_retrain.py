@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pytest
 from mlflow import MlflowClient
 
-from configs import load_settings
-from flows.train import train_models
-from models.segmentation import SegmentationError
+from tailor.adapters import registry
+from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
-from tasks import registry
+from tailor.flows.train import train_models
+from tailor.models.segmentation import SegmentationError
 
 TINY = ["segmentation.n_trials=2", "recommender.n_trials=2", "recommender.max_epochs=3",
         "churn.n_trials=2"]

@@ -15,20 +15,20 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from configs import Settings, load_settings
-from deployments.api.state import load_snapshot
-from flows.score import score_customers
-from models.churn import ChurnModelError
-from models.features import customer_features, default_as_of
+from tailor.adapters.champions import clear_cache, load_champions
+from tailor.adapters.registry import GATE_PROMOTE, apply_moves, plan_move, promote, registered_name
+from tailor.adapters.snapshot import published
+from tailor.adapters.tracking import client_for
 from tailor.cli import app
+from tailor.configs import Settings, load_settings
 from tailor.data.generate import generate, write_generated
 from tailor.data.io import read_dataset
 from tailor.data.validate import validate_dataset
-from tasks.champions import clear_cache, load_champions
-from tasks.registry import GATE_PROMOTE, apply_moves, plan_move, promote, registered_name
-from tasks.scoring import ScoreTargetError, parse_target, write_sql_atomic
-from tasks.snapshot import published
-from tasks.tracking import client_for
+from tailor.deployments.api.state import load_snapshot
+from tailor.flows.score import score_customers
+from tailor.models.churn import ChurnModelError
+from tailor.models.features import customer_features, default_as_of
+from tailor.tasks.scoring import ScoreTargetError, parse_target, write_sql_atomic
 
 K = 5
 
@@ -45,9 +45,9 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Generated data, all three models trained with a tiny budget and promoted (version 1)."""
-    from tasks.train_churn import train_churn
-    from tasks.train_recommender import train_recommender
-    from tasks.train_segmentation import train_segmentation
+    from tailor.tasks.train_churn import train_churn
+    from tailor.tasks.train_recommender import train_recommender
+    from tailor.tasks.train_segmentation import train_segmentation
 
     root = tmp_path_factory.mktemp("score")
     overrides = [
@@ -160,7 +160,7 @@ def test_cli_writes_csv_with_json_lists(trained: Trained, tmp_path: Path) -> Non
 def test_missing_champions_leave_their_columns_empty(trained: Trained, tmp_path: Path,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "scores.parquet"
-    with caplog.at_level(logging.WARNING, logger="tasks.champions"):
+    with caplog.at_level(logging.WARNING, logger="tailor.adapters.champions"):
         summary = _run(trained, out, tmp_path)
     scores = pd.read_parquet(out)
     assert summary["missing_champions"] == ["segmentation", "recommender"]

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from prefect.settings import PREFECT_API_URL
 
-from configs import load_settings
+from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
 
 TAILOR = Path(sys.executable).with_name("tailor")

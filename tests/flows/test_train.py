@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from configs import load_settings
-from flows.train import train_models
+from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
+from tailor.flows.train import train_models
 
 
 @pytest.mark.usefixtures("prefect_harness")

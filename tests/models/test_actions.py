@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from configs import ConfigError, load_settings
-from configs.schema import ActionCondition, ActionRule, ScoringSettings
-from models.actions import ActionRuleError, next_best_action, with_recommendations
+from tailor.configs import ConfigError, load_settings
+from tailor.configs.schema import ActionCondition, ActionRule, ScoringSettings
+from tailor.models.actions import ActionRuleError, next_best_action, with_recommendations
 
 
 def rules(*rule_list: tuple[str, list[tuple[str, str, object]]],

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from configs import load_settings
-from models import btyd
-from models.features import customer_features
+from tailor.configs import load_settings
 from tailor.data.generate import generate
+from tailor.models import btyd
+from tailor.models.features import customer_features
 
 DAY = pd.Timedelta(days=1)
 

@@ -15,10 +15,13 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
-from configs import load_settings
-from configs.schema import ChurnSettings, FeatureSettings
-from models import btyd
-from models.churn import (
+from tailor.configs import load_settings
+from tailor.configs.schema import ChurnSettings, FeatureSettings
+from tailor.data.dataset import Dataset
+from tailor.data.generate import generate
+from tailor.data.validate import validate_dataset
+from tailor.models import btyd
+from tailor.models.churn import (
     BASELINE_RATE_PREFIX,
     BASELINE_RECENCY_PREFIX,
     METRIC_NAMES,
@@ -37,7 +40,7 @@ from models.churn import (
     tune,
     with_btyd,
 )
-from models.churn_data import (
+from tailor.models.churn_data import (
     GROUPED_CV,
     OUT_OF_TIME,
     ChurnData,
@@ -48,12 +51,9 @@ from models.churn_data import (
     plan_windows_for_churn,
     prepare_churn_data,
 )
-from models.churn_plots import importance_figure, reliability_figure, reliability_table
-from models.features import churn_labels, default_as_of
-from models.windows import InsufficientHistoryError
-from tailor.data.dataset import Dataset
-from tailor.data.generate import generate
-from tailor.data.validate import validate_dataset
+from tailor.models.churn_plots import importance_figure, reliability_figure, reliability_table
+from tailor.models.features import churn_labels, default_as_of
+from tailor.models.windows import InsufficientHistoryError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs.schema import FeatureSettings
-from models.features import (
+from tailor.configs.schema import FeatureSettings
+from tailor.models.features import (
     BASE_COLUMNS,
     churn_labels,
     customer_features,

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from lightfm import LightFM
 
-from configs.schema import FeatureSettings
-from models.features import customer_features
-from models.interactions import InteractionData, build_interactions, cold_user_features
+from tailor.configs.schema import FeatureSettings
+from tailor.models.features import customer_features
+from tailor.models.interactions import InteractionData, build_interactions, cold_user_features
 
 AS_OF = pd.Timestamp("2024-03-01")
 

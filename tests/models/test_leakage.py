@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from configs.schema import FeatureSettings
-from models.features import customer_features
-from models.interactions import InteractionData, build_interactions
+from tailor.configs.schema import FeatureSettings
+from tailor.models.features import customer_features
+from tailor.models.interactions import InteractionData, build_interactions
 
 AS_OF = pd.Timestamp("2024-10-01")
 START = pd.Timestamp("2023-06-01")

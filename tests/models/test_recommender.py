@@ -14,9 +14,10 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import roc_auc_score
 
-from configs.schema import GenerateSettings, Settings
-from models.ranking_metrics import evaluate_ranking, top_k
-from models.recommender import (
+from tailor.configs.schema import GenerateSettings, Settings
+from tailor.data.generate import generate
+from tailor.models.ranking_metrics import evaluate_ranking, top_k
+from tailor.models.recommender import (
     default_params,
     evaluate,
     fit_lightfm,
@@ -25,8 +26,7 @@ from models.recommender import (
     representations,
     tune,
 )
-from models.recommender_model import RecommenderModel
-from tailor.data.generate import generate
+from tailor.models.recommender_model import RecommenderModel
 
 ROOT = Path(__file__).resolve().parents[2]
 START = pd.Timestamp("2023-01-01")
@@ -200,7 +200,11 @@ def test_tuning_never_sees_the_test_window(generated, settings) -> None:
 def test_precision_curve_and_figures(fitted, generated) -> None:
     from matplotlib.figure import Figure
 
-    from models.recommender_plots import plot_precision_curve, plot_tuning_history, precision_curve
+    from tailor.models.recommender_plots import (
+        plot_precision_curve,
+        plot_tuning_history,
+        precision_curve,
+    )
 
     model, metrics = fitted
     curve = precision_curve(model, generated.transactions, HORIZON, ks=(1, 5, 10))

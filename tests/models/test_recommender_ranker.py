@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from configs.schema import FeatureSettings, RecommenderSettings
-from models.recommender import fit_recommender
-from models.recommender_ranker import (
+from tailor.configs.schema import FeatureSettings, RecommenderSettings
+from tailor.models.recommender import fit_recommender
+from tailor.models.recommender_ranker import (
     FEATURES,
     RANKED_OFFSET,
     candidates,

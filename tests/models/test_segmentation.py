@@ -15,10 +15,12 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.metrics import adjusted_rand_score
 
-from configs import load_settings
-from configs.schema import GenerateSettings, SegmentationSettings
-from models.features import customer_features, default_as_of
-from models.segmentation import (
+from tailor.configs import load_settings
+from tailor.configs.schema import GenerateSettings, SegmentationSettings
+from tailor.data.generate import generate
+from tailor.data.validate import validate_dataset
+from tailor.models.features import customer_features, default_as_of
+from tailor.models.segmentation import (
     METRIC_NAMES,
     SegmentationError,
     evaluate_segmentation,
@@ -30,10 +32,8 @@ from models.segmentation import (
     trials_frame,
     tune,
 )
-from models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
-from models.segmentation_profile import FALLBACK_NAME, name_segments
-from tailor.data.generate import generate
-from tailor.data.validate import validate_dataset
+from tailor.models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
+from tailor.models.segmentation_profile import FALLBACK_NAME, name_segments
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,10 +16,10 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.dummy import DummyRegressor
 
-from configs import Settings, load_settings
-from models.features import customer_features, default_as_of
+from tailor.adapters import registry
+from tailor.configs import Settings, load_settings
 from tailor.data.generate import GeneratedData, generate
-from tasks import registry
+from tailor.models.features import customer_features, default_as_of
 
 
 @pytest.fixture(scope="module")

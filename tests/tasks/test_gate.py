@@ -15,18 +15,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from configs import load_settings
-from models import holdout
-from models.churn import evaluate
-from models.features import default_as_of, history
+from tailor.adapters import promotion_intent, registry
+from tailor.adapters.pyfunc import load_predictor
+from tailor.adapters.tracking import client_for
+from tailor.configs import load_settings
 from tailor.data.generate import GeneratedData
-from tasks import promotion_intent, registry
-from tasks.gate import Decision, apply_decisions, evaluate_gate, refit_before_holdout, still_current
-from tasks.pyfunc import load_predictor
-from tasks.tracking import client_for
-from tasks.train_churn import churn_data, train_churn
-from tasks.train_recommender import train_recommender
-from tasks.training import TrackedTraining
+from tailor.models import holdout
+from tailor.models.churn import evaluate
+from tailor.models.features import default_as_of, history
+from tailor.tasks.gate import (
+    Decision,
+    apply_decisions,
+    evaluate_gate,
+    refit_before_holdout,
+    still_current,
+)
+from tailor.tasks.train_churn import churn_data, train_churn
+from tailor.tasks.train_recommender import train_recommender
+from tailor.tasks.training import TrackedTraining
 
 from .conftest import RegistryStore, tracked_settings
 

@@ -1,6 +1,6 @@
 """Repairing crash leftovers in a real MLflow store: interrupted promotions, runs left RUNNING,
 versions never gated. A "dead owner" is this process's pid with another start time, which
-:func:`tasks.owner.owner_alive` must read as a later process that reused the pid."""
+:func:`tailor.adapters.owner.owner_alive` must read as a later process that reused the pid."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import pytest
 
-from tasks import owner, promotion_intent, registry
-from tasks.reconcile import RECONCILED, reconcile
-from tasks.registry import CHALLENGER, CHAMPION, RegistryError
+from tailor.adapters import owner, promotion_intent, registry
+from tailor.adapters.registry import CHALLENGER, CHAMPION, RegistryError
+from tailor.tasks.reconcile import RECONCILED, reconcile
 
 from .conftest import RegistryStore
 

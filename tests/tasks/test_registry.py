@@ -16,8 +16,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.dummy import DummyRegressor
 
-from tasks import registry
-from tasks.registry import CHALLENGER, CHAMPION, RegistryError, StaleMoveError
+from tailor.adapters import registry
+from tailor.adapters.registry import CHALLENGER, CHAMPION, RegistryError, StaleMoveError
 
 from .conftest import mlflow_pointed_at
 

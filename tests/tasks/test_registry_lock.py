@@ -11,12 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from tasks.registry_lock import RegistryBusyError, lock_path, registry_lock, try_registry_lock
+from tailor.adapters.registry_lock import (
+    RegistryBusyError,
+    lock_path,
+    registry_lock,
+    try_registry_lock,
+)
 
 
 def _hold_in_child(uri: str) -> subprocess.Popen:
     code = ("import sys, time\n"
-            "from tasks.registry_lock import registry_lock\n"
+            "from tailor.adapters.registry_lock import registry_lock\n"
             f"with registry_lock({uri!r}, 'tailor train (test)'):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(600)\n")

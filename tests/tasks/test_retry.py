@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from tailor.data.io import DataSourceError
 from tailor.data.validate import DataContractError
-from tasks.retry import is_transient, retry_if_transient
+from tailor.tasks.retry import is_transient, retry_if_transient
 
 
 def test_data_and_missing_files_are_never_retried() -> None:

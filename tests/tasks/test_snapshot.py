@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deployments.api.state import load_snapshot, snapshot_stamp
-from tasks import snapshot
-from tasks.scoring import write_snapshot
+from tailor.adapters import snapshot
+from tailor.deployments.api.state import load_snapshot, snapshot_stamp
+from tailor.tasks.scoring import write_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,7 @@ def test_a_writer_killed_mid_write_leaves_the_previous_snapshot_served(tmp_path:
     script = textwrap.dedent(f"""
         import os, signal
         import pandas as pd
-        from tasks import snapshot
+        from tailor.adapters import snapshot
 
         def killed(*_args):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from configs import load_settings
-from tasks import tracking
+from tailor.adapters import tracking
+from tailor.configs import load_settings
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from models.features import default_as_of
+from tailor.adapters.tracking import client_for, tracking_uri
 from tailor.data.generate import GeneratedData
-from tasks.tracking import client_for, tracking_uri
-from tasks.train_churn import train_churn
+from tailor.models.features import default_as_of
+from tailor.tasks.train_churn import train_churn
 
 from .conftest import predict_in_fresh_process, tracked_settings
 

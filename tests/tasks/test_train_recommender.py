@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
-from models.features import default_as_of
+from tailor.adapters.pyfunc import load_predictor
+from tailor.adapters.tracking import client_for, tracking_uri
 from tailor.data.generate import GeneratedData
-from tasks.pyfunc import load_predictor
-from tasks.tracking import client_for, tracking_uri
-from tasks.train_recommender import train_recommender
+from tailor.models.features import default_as_of
+from tailor.tasks.train_recommender import train_recommender
 
 from .conftest import predict_in_fresh_process, tracked_settings
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
-from models.features import default_as_of
+from tailor.adapters.registry import model_uri
+from tailor.adapters.tracking import client_for, tracking_uri
 from tailor.data.generate import GeneratedData
-from tasks.registry import model_uri
-from tasks.tracking import client_for, tracking_uri
-from tasks.train_segmentation import train_segmentation
+from tailor.models.features import default_as_of
+from tailor.tasks.train_segmentation import train_segmentation
 
 from .conftest import predict_in_fresh_process, tracked_settings
 

@@ -29,12 +29,29 @@ class LoggedPredictor:
     version: str | None
 
 
+_MOVED = ("models.", "tasks.", "configs.")
+
+
+class _Unpickler(pickle.Unpickler):
+    """Loads versions registered before the code moved under the ``tailor`` namespace
+    (``models.churn.ChurnModel`` is now ``tailor.models.churn.ChurnModel``)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith(_MOVED):
+            module = f"tailor.{module}"
+        return super().find_class(module, name)
+
+
+def load_pickle(path: str | Path) -> Any:
+    with open(path, "rb") as handle:
+        return _Unpickler(handle).load()
+
+
 class PredictorModel(mlflow.pyfunc.PythonModel):
     """Forwards ``predict`` to the pickled predictor from ``models/``."""
 
     def load_context(self, context: Any) -> None:
-        with open(context.artifacts[PREDICTOR_ARTIFACT], "rb") as handle:
-            self.predictor = pickle.load(handle)
+        self.predictor = load_pickle(context.artifacts[PREDICTOR_ARTIFACT])
 
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -95,5 +112,4 @@ def load_predictor(client: MlflowClient, name: str, version: str) -> Any:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"{source.rstrip('/')}/artifacts/{PREDICTOR_ARTIFACT}.pkl",
             dst_path=tmp, tracking_uri=client.tracking_uri)
-        with open(local, "rb") as handle:
-            return pickle.load(handle)
+        return load_pickle(local)

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +25,37 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from configs.schema import Settings, TrackingSettings
-from tasks.owner import owner_tags
+from tailor.adapters.owner import owner_tags
+from tailor.configs.schema import Settings, TrackingSettings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TRACKING_URI = f"sqlite:///{REPO_ROOT / 'mlruns' / 'mlflow.db'}"
+SQLITE = "sqlite:///"
+DEFAULT_STORE = Path("mlruns") / "mlflow.db"
+"""The default MLflow store, relative to the working directory (as MLflow's own default)."""
+SOURCE_DIR = Path(__file__).resolve().parents[2]
+"""Where this code lives: only to tag runs with its git commit, never to place a store."""
+
+
+def _absolute_sqlite(url: str) -> str:
+    """A relative ``sqlite:///path`` made absolute against the working directory now, so a
+    store stays where the run started even if a library changes directory later."""
+    if url.startswith(SQLITE) and not url[len(SQLITE):].startswith("/"):
+        return f"{SQLITE}{Path.cwd() / url[len(SQLITE):]}"
+    return url
 
 
 def tracking_uri(settings: TrackingSettings) -> str:
-    """Configured URI, else $MLFLOW_TRACKING_URI, else the local sqlite store under mlruns/."""
-    return settings.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or (
-        DEFAULT_TRACKING_URI
-    )
+    """Configured URI, else $MLFLOW_TRACKING_URI, else ``./mlruns/mlflow.db`` (sqlite)."""
+    return _absolute_sqlite(settings.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                            or f"{SQLITE}{DEFAULT_STORE}")
 
 
 def optuna_storage(settings: TrackingSettings) -> str:
-    """The Optuna storage URL; a relative sqlite path is taken relative to the repository."""
-    url = settings.optuna_storage
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url[len(prefix):].startswith("/"):
-        path = REPO_ROOT / url[len(prefix):]
+    """The Optuna storage URL; a relative sqlite path is taken relative to the working
+    directory."""
+    url = _absolute_sqlite(settings.optuna_storage)
+    prefix = SQLITE
+    if url.startswith(prefix):
+        path = Path(url[len(prefix):])
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"{prefix}{path}"
     return url
@@ -97,11 +109,17 @@ def config_hash(settings: Settings, sections: tuple[str, ...] | None = None) -> 
 
 
 def git_commit() -> str:
+    """The commit of a source checkout, else the installed package's version."""
+    if (SOURCE_DIR / ".git").exists():
+        try:
+            out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE_DIR,
+                                 capture_output=True, text=True, timeout=5, check=True)
+            return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                             text=True, timeout=5, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+        return f"tailor=={version('tailor')}"
+    except PackageNotFoundError:
         return "unknown"
 
 
@@ -121,7 +139,7 @@ def start_run(client: MlflowClient, experiment_id: str, run_name: str,
     """Create a run and return its id; the caller ends it with :func:`end_run`.
 
     The run names its owner process, so one left RUNNING by a killed process can be found and
-    closed (:mod:`tasks.reconcile`)."""
+    closed (:mod:`tailor.tasks.reconcile`)."""
     all_tags = {MLFLOW_RUN_NAME: run_name, **owner_tags(), **(tags or {})}
     if parent_run_id:
         all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id

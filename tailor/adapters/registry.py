@@ -50,9 +50,9 @@ from mlflow.entities import Metric, RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE, MLFLOW_USER
 
-from configs.schema import TrackingSettings
-from tasks import tracking
-from tasks.owner import owner_tags
+from tailor.adapters import tracking
+from tailor.adapters.owner import owner_tags
+from tailor.configs.schema import TrackingSettings
 
 MODEL_KINDS = ("segmentation", "recommender", "churn")
 NAME_PREFIX = "tailor-"
@@ -126,7 +126,7 @@ def make_client(tracking_uri: str | None = None) -> MlflowClient:
     """A client whose tracking and registry stores are both ``tracking_uri``.
 
     None: $MLFLOW_TRACKING_URI, else the repository's sqlite store; for the URI of a loaded
-    configuration use ``tasks.tracking.client_for(settings.tracking)``.
+    configuration use ``tailor.adapters.tracking.client_for(settings.tracking)``.
     """
     if tracking_uri is None:
         return tracking.client_for(TrackingSettings())
@@ -287,7 +287,7 @@ def promote(client: MlflowClient, name: str, version: str | int, *, actor: str, 
     """Serve ``version``: move ``champion`` to it, recording the metrics that justified it.
 
     A version marked as having no gate decision (its training run died before the gate, see
-    :mod:`tasks.reconcile`) is refused: nothing reaches ``champion`` without a decision.
+    :mod:`tailor.tasks.reconcile`) is refused: nothing reaches ``champion`` without a decision.
     """
     check_decided(client, _name(name), str(version))
     return _move(client, name, CHAMPION, version, actor=actor, reason=reason,

@@ -17,8 +17,14 @@ from typing import Any, NamedTuple
 
 from mlflow import MlflowClient
 
-from tasks.pyfunc import load_predictor
-from tasks.registry import CHAMPION, MODEL_KINDS, RegistryError, alias_version, registered_name
+from tailor.adapters.pyfunc import load_predictor
+from tailor.adapters.registry import (
+    CHAMPION,
+    MODEL_KINDS,
+    RegistryError,
+    alias_version,
+    registered_name,
+)
 
 log = logging.getLogger(__name__)
 

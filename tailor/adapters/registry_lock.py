@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from tasks.owner import owner_tags
+from tailor.adapters.owner import owner_tags
 
 LOCK_SUFFIX = ".tailor-lock"
 

@@ -9,7 +9,7 @@ The record stays RUNNING while the moves are applied and is closed with its outc
 - ``applied``: every move done and the versions tagged (FINISHED);
 - ``reverted``: a move failed in-process and those applied were put back (FAILED);
 - ``completed`` / ``rolled back``: a killed promotion repaired later by
-  :mod:`tasks.reconcile` (FINISHED / FAILED), with what was done in ``intent.repair``.
+  :mod:`tailor.tasks.reconcile` (FINISHED / FAILED), with what was done in ``intent.repair``.
 
 A RUNNING record whose owner process is gone is therefore a promotion that was interrupted.
 """
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 from mlflow.entities import Run, RunStatus
 
-from tasks import tracking
-from tasks.owner import owner_tags
-from tasks.registry import AliasMove
+from tailor.adapters import tracking
+from tailor.adapters.owner import owner_tags
+from tailor.adapters.registry import AliasMove
 
 INTENT_EXPERIMENT = "tailor-registry-intents"
 STATE = "intent.state"
