@@ -1,7 +1,7 @@
 """Benchmark: batch scoring throughput (customers per second) on a generated retailer.
 
 Fits the three models once with fixed, untuned parameters (no MLflow: only scoring is measured),
-then times :func:`tailor.models.scoring.score_customers` (segment, churn probability, top-k, next best
+then times :func:`scoring.score_customers` (segment, churn probability, top-k, next best
 action) and the parquet write, on every customer of the data set. Usage:
     .venv/bin/tailor data generate --customers 100000 --products 800 --out /tmp/bench100k
     .venv/bin/python benchmarks/scoring.py --data /tmp/bench100k [--k 10] [--repeats 3]

@@ -1,6 +1,6 @@
 """Next best action: a rule table a marketer edits in the config, applied to scored customers.
 
-Rules (``scoring.actions``, validated by :class:`tailor.configs.schema.ScoringSettings`) are tried in
+Rules (``scoring.actions``, validated by :class:`schema.ScoringSettings`) are tried in
 order and the first whose conditions all hold wins; customers no rule matches get
 ``default_action``. A condition compares one column with ``lt le gt ge eq in``; a null cell never
 matches, so a model without a champion (its columns null) simply lets later rules decide.

@@ -19,6 +19,10 @@ Flow (plain Python; the tracking layer calls these and logs what they return):
 Baselines in every metrics dict: ``baseline_recency_*`` (a logistic regression on log recency
 alone, fitted on the same rows as the model) and ``baseline_rate_*`` (the training churn rate
 for everyone), so "better than recency" and "better than knowing nothing" are always measured.
+
+This module holds :class:`ChurnModel` and everything that builds one (pickled models name this
+module); the search space is in :mod:`tailor.models.churn_search`, the metrics, evaluation and
+importance in :mod:`tailor.models.churn_evaluation`. All are importable from here.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import optuna
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -42,29 +46,27 @@ from tailor.configs.schema import ChurnSettings
 from tailor.models import btyd
 from tailor.models.btyd import BgNbd
 from tailor.models.churn_data import CUSTOMER_ID, OUT_OF_TIME, ChurnData, ChurnFrame, TuningSplit
+from tailor.models.churn_errors import ChurnModelError
+from tailor.models.churn_evaluation import (
+    BASELINE_RATE_PREFIX,
+    BASELINE_RECENCY_PREFIX,
+    METRIC_NAMES,
+    decision_metrics,
+    evaluate,
+    lift_top_decile,
+    permutation_importance_table,
+    probability_metrics,
+)
 from tailor.models.churn_pipeline import (
     GRADIENT_BOOSTING,
-    LOGISTIC,
     build_pipeline,
     clip_log1p,
     column_roles,
 )
+from tailor.models.churn_search import default_params, new_study, suggest_params, trials_frame
 
 PROBABILITY = "churn_probability"
-METRIC_NAMES = (
-    "roc_auc", "pr_auc", "brier", "log_loss", "expected_calibration_error", "lift_top_decile",
-    "threshold",
-    "precision_at_threshold", "recall_at_threshold", "flagged_share", "expected_cost",
-    "churn_rate", "n_customers",
-)
-BASELINE_RECENCY_PREFIX = "baseline_recency_"
-BASELINE_RATE_PREFIX = "baseline_rate_"
 NO_CALIBRATION = "none"
-ECE_BINS = 10
-
-
-class ChurnModelError(ValueError):
-    """Input the churn model cannot score; the message names the column (and customer)."""
 
 
 @dataclass(frozen=True)
@@ -143,40 +145,7 @@ class ChurnFit:
     served: ChurnModel
 
 
-# -------------------------------------------------------------------- search space / tuning
-
-
-def suggest_params(trial: optuna.Trial, settings: ChurnSettings) -> dict[str, Any]:
-    """Conditional space: the family first, then only that family's parameters."""
-    family = trial.suggest_categorical("family", list(settings.families))
-    params: dict[str, Any] = {"family": family}
-    if family == LOGISTIC:
-        params["logistic_c"] = trial.suggest_float("logistic_c", 1e-3, 1e2, log=True)
-    else:
-        params["hgb_learning_rate"] = trial.suggest_float("hgb_learning_rate", 0.02, 0.3,
-                                                          log=True)
-        params["hgb_max_iter"] = trial.suggest_int("hgb_max_iter", 50, 400, step=25)
-        params["hgb_max_leaf_nodes"] = trial.suggest_int("hgb_max_leaf_nodes", 4, 48, log=True)
-        params["hgb_min_samples_leaf"] = trial.suggest_int("hgb_min_samples_leaf", 10, 300,
-                                                           log=True)
-        params["hgb_l2_regularization"] = trial.suggest_float("hgb_l2_regularization", 1e-4,
-                                                              10.0, log=True)
-        params["hgb_max_features"] = trial.suggest_float("hgb_max_features", 0.4, 1.0)
-    params["calibration"] = trial.suggest_categorical("calibration",
-                                                      list(settings.calibration_methods))
-    return params
-
-
-def default_params(family: str = LOGISTIC) -> dict[str, Any]:
-    """A sensible untuned parameter set per family (for tests and quick runs)."""
-    if family == LOGISTIC:
-        return {"family": LOGISTIC, "logistic_c": 1.0, "calibration": "sigmoid"}
-    if family == GRADIENT_BOOSTING:
-        return {"family": GRADIENT_BOOSTING, "hgb_learning_rate": 0.05, "hgb_max_iter": 200,
-                "hgb_max_leaf_nodes": 15, "hgb_min_samples_leaf": 50,
-                "hgb_l2_regularization": 1.0, "hgb_max_features": 1.0,
-                "calibration": "isotonic"}
-    raise ValueError(f"unknown churn model family {family!r}")
+# ---------------------------------------------------------------------------------- tuning
 
 
 def validation_predictions(params: Mapping[str, Any], split: TuningSplit,
@@ -215,12 +184,6 @@ class ChurnObjective:
         return metrics["log_loss"]
 
 
-def new_study(settings: ChurnSettings, **kwargs: Any) -> optuna.Study:
-    """A minimising study with a seeded TPE sampler (pass storage/study_name to persist)."""
-    kwargs.setdefault("sampler", optuna.samplers.TPESampler(seed=settings.seed))
-    return optuna.create_study(direction="minimize", **kwargs)
-
-
 def tune(study: optuna.Study, data: ChurnData, settings: ChurnSettings,
          n_trials: int | None = None, timeout: float | None = None,
          callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = ()
@@ -234,13 +197,6 @@ def tune(study: optuna.Study, data: ChurnData, settings: ChurnSettings,
                    timeout=settings.timeout_s if timeout is None else timeout,
                    callbacks=list(callbacks))
     return dict(study.best_params)
-
-
-def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """Completed trials: number, log loss, params and validation metrics (one row each)."""
-    rows = [{"trial": t.number, "log_loss": t.value, **t.params, **t.user_attrs}
-            for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------ fit
@@ -379,106 +335,10 @@ def fit_twin_and_served(params: Mapping[str, Any], data: ChurnData,
     return ChurnFit(params=dict(params), validation_metrics=metrics, twin=twin, served=served)
 
 
-# ------------------------------------------------------------------------------- evaluate
-
-
-def lift_top_decile(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Churn rate among the 10% highest scores / overall churn rate."""
-    y = np.asarray(labels, dtype=np.float64)
-    top = max(1, int(np.ceil(0.1 * len(y))))
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    rate = y.mean()
-    return float(y[order[:top]].mean() / rate) if rate > 0 else float("nan")
-
-
-def expected_calibration_error(labels: np.ndarray, p: np.ndarray, bins: int = ECE_BINS
-                               ) -> float:
-    """Mean |observed rate - mean probability| over equal-width probability bins, weighted by
-    the share of rows in each bin."""
-    y = np.asarray(labels, dtype=np.float64)
-    which = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
-    rows = np.bincount(which, minlength=bins)
-    gap = np.abs(np.bincount(which, weights=y, minlength=bins)
-                 - np.bincount(which, weights=p, minlength=bins))
-    return float(gap.sum() / max(rows.sum(), 1))
-
-
-def probability_metrics(labels: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """Ranking and calibration metrics of one probability vector."""
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    return {
-        "roc_auc": float(roc_auc_score(labels, p)),
-        "pr_auc": float(average_precision_score(labels, p)),
-        "brier": float(brier_score_loss(labels, p)),
-        "log_loss": float(log_loss(labels, p, labels=[0, 1])),
-        "expected_calibration_error": expected_calibration_error(labels, p),
-        "lift_top_decile": lift_top_decile(labels, p),
-    }
-
-
-def decision_metrics(labels: np.ndarray, p: np.ndarray, threshold: float,
-                     cost_ratio: float) -> dict[str, float]:
-    """Precision/recall of the offers made at ``threshold`` and their cost per customer."""
-    y = np.asarray(labels, dtype=bool)
-    flagged = np.asarray(p) >= threshold
-    tp = float((flagged & y).sum())
-    return {
-        "threshold": float(threshold),
-        "precision_at_threshold": tp / float(flagged.sum()) if flagged.any() else 0.0,
-        "recall_at_threshold": tp / float(y.sum()) if y.any() else 0.0,
-        "flagged_share": float(flagged.mean()),
-        "expected_cost": float((cost_ratio * (y & ~flagged).sum() + (flagged & ~y).sum())
-                               / len(y)),
-    }
-
-
-def evaluate(model: ChurnModel, frame: ChurnFrame, settings: ChurnSettings) -> dict[str, float]:
-    """Flat metrics (names in :data:`METRIC_NAMES`) plus recency and base-rate baselines."""
-    y = frame.labels.to_numpy()
-    if len(np.unique(y)) < 2:
-        raise ChurnModelError(f"evaluation rows ({len(y)}) all have the same churn label; "
-                              f"ROC-AUC is undefined")
-    p = model.predict_proba(frame.features)
-    metrics = probability_metrics(y, p)
-    metrics.update(decision_metrics(y, p, model.threshold, settings.cost_ratio))
-    metrics["churn_rate"] = float(y.mean())
-    metrics["n_customers"] = float(len(y))
-    for name, value in probability_metrics(y, model.baseline_proba(frame.features)).items():
-        metrics[BASELINE_RECENCY_PREFIX + name] = value
-    constant = np.full(len(y), model.base_rate)
-    metrics[BASELINE_RATE_PREFIX + "brier"] = float(brier_score_loss(y, constant))
-    metrics[BASELINE_RATE_PREFIX + "log_loss"] = float(log_loss(y, constant, labels=[0, 1]))
-    return metrics
-
-
-def permutation_importance_table(model: ChurnModel, frame: ChurnFrame,
-                                 settings: ChurnSettings) -> pd.DataFrame:
-    """ROC-AUC drop when one input column is shuffled (mean, std over repeats), largest first.
-
-    Permutes input columns (an ``attr_*`` column as a whole, not its one-hot levels), so the
-    table speaks the language of the feature frame. Seeded by ``settings.seed``.
-    """
-    y = frame.labels.to_numpy()
-    x = frame.features.loc[:, list(model.columns)]
-    reference = roc_auc_score(y, model.predict_proba(x))
-    rng = np.random.default_rng(settings.seed)
-    rows = []
-    for col in model.columns:
-        drops = []
-        for _ in range(settings.importance_repeats):
-            shuffled = x.copy()
-            shuffled[col] = x[col].to_numpy()[rng.permutation(len(x))]
-            drops.append(reference - roc_auc_score(y, model.predict_proba(shuffled)))
-        rows.append({"feature": col, "importance_mean": float(np.mean(drops)),
-                     "importance_std": float(np.std(drops))})
-    table = pd.DataFrame(rows)
-    return table.sort_values(["importance_mean", "feature"], ascending=[False, True],
-                             kind="stable").reset_index(drop=True)
-
-
 __all__ = [
     "BASELINE_RATE_PREFIX",
     "BASELINE_RECENCY_PREFIX",
+    "GRADIENT_BOOSTING",
     "METRIC_NAMES",
     "PROBABILITY",
     "ChurnFit",
@@ -494,6 +354,7 @@ __all__ = [
     "lift_top_decile",
     "new_study",
     "permutation_importance_table",
+    "probability_metrics",
     "suggest_params",
     "trials_frame",
     "tune",

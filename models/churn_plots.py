@@ -55,7 +55,7 @@ def reliability_figure(labels: np.ndarray, probabilities: dict[str, np.ndarray],
 
 def importance_figure(table: pd.DataFrame, top: int = 20,
                       title: str = "Permutation importance (ROC-AUC drop)") -> Figure:
-    """Horizontal bars of :func:`tailor.models.churn.permutation_importance_table`, largest on top."""
+    """Horizontal bars of :func:`churn.permutation_importance_table`, largest on top."""
     shown = table.head(top).iloc[::-1]
     fig = Figure(figsize=(7, 0.35 * len(shown) + 1.5))
     ax = fig.subplots()

@@ -19,11 +19,14 @@ Bins and vocabularies come from the static customers / products tables or from h
 
 Feature rows are L1-normalised (each row sums to 1), as ``Dataset.build_*_features`` does by
 default: a user with many attributes does not get a larger representation than one with few.
+
+Value typing, quantile bins, description tokens and item prices come from
+:mod:`tailor.models.interaction_features`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +36,15 @@ from lightfm.data import Dataset
 
 from tailor.configs.schema import FeatureSettings
 from tailor.models.features import PROVENANCE_COLUMNS, history
+from tailor.models.interaction_features import (
+    _concat,
+    _grouped_lists,
+    _item_price,
+    _names,
+    _numeric,
+    _quantile_edges,
+    _tokens,
+)
 
 USER_IDENTITY = "user:"
 ITEM_IDENTITY = "item:"
@@ -49,18 +61,6 @@ MAX_LEVELS = 100
 MAX_NUMERIC_LEVELS = 10
 #: a text column with more levels than this, mostly distinct per row, is an id or free text
 ID_LIKE_MIN_LEVELS = 20
-TOKEN_PATTERN = r"[a-z]{2,}"
-_STOP_WORDS_TEXT = """
-a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further had
-has have having he her here hers herself him himself his how i if in into is it its itself just
-me more most my myself no nor not now of off on once only or other our ours ourselves out over
-own same she should so some such than that the their theirs them themselves then there these
-they this those through to too under until up very was we were what when where which while who
-whom why will with would you your yours yourself yourselves
-"""
-#: common English words carry no taste signal in product descriptions
-STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 
 def _labels(values: pd.Series) -> pd.Series:
@@ -131,30 +131,6 @@ class InteractionData:
         return {f: i for i, f in enumerate(self.item_feature_names)}
 
 
-def _quantile_edges(values: np.ndarray, bins: int) -> tuple[float, ...]:
-    """Distinct inner quantile cut points; value v falls in bin searchsorted(edges, v, 'left')."""
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return ()
-    cuts = np.quantile(values, np.arange(1, bins) / bins)
-    return tuple(float(x) for x in np.unique(cuts))
-
-
-def _numeric(values: pd.Series) -> pd.Series | None:
-    """The column as floats if every present value is a number (CSV cells arrive as str)."""
-    if pd.api.types.is_bool_dtype(values):
-        return None
-    if pd.api.types.is_numeric_dtype(values):
-        return values.astype("float64")
-    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
-        return None
-    present = values.dropna()
-    numbers = pd.to_numeric(present, errors="coerce")
-    if present.empty or numbers.isna().any():
-        return None
-    return pd.to_numeric(values, errors="coerce").astype("float64")
-
-
 def _encode_column(name: str, values: pd.Series, prefix: str, bins: int) -> ColumnEncoding | None:
     """Categorical for few levels, quantile bins for many-valued numbers; None for ids/free text."""
     levels = values.nunique(dropna=True)
@@ -200,42 +176,6 @@ def _long_features(ids: pd.Index, table: pd.DataFrame, encodings: Iterable[Colum
     long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         {"pos": np.array([], dtype=np.int64), "feature": np.array([], dtype=object)})
     return long, vocabulary
-
-
-def _grouped_lists(ids: np.ndarray, identity: str, long: pd.DataFrame
-                   ) -> list[tuple[str, list[str]]]:
-    """``(id, [identity feature, other features...])`` per entity, as Dataset expects."""
-    long = long.sort_values("pos", kind="stable")
-    pos = long["pos"].to_numpy()
-    feats = long["feature"].to_numpy()
-    bounds = np.searchsorted(pos, np.arange(len(ids) + 1))
-    return [(entity, [identity + entity, *feats[bounds[k]:bounds[k + 1]].tolist()])
-            for k, entity in enumerate(ids)]
-
-
-def _tokens(products: pd.DataFrame, settings: FeatureSettings) -> pd.DataFrame:
-    """(product_id, token) pairs for the vocabulary: top tokens by product count, stop-words out."""
-    if "description" not in products.columns or settings.description_tokens == 0:
-        return pd.DataFrame({"product_id": [], "token": []}, dtype=object)
-    words = products["description"].astype("string").str.lower().str.findall(TOKEN_PATTERN)
-    pairs = pd.DataFrame({"product_id": products["product_id"].to_numpy(),
-                          "token": words.to_numpy()}).explode("token").dropna()
-    pairs = pairs[~pairs["token"].isin(STOP_WORDS)].drop_duplicates()
-    counts = pairs["token"].value_counts()
-    counts = counts[counts >= settings.min_token_count]
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:settings.description_tokens]
-    vocabulary = {token for token, _ in ranked}
-    return pairs[pairs["token"].isin(vocabulary)]
-
-
-def _item_price(item_ids: pd.Index, products: pd.DataFrame | None, buy: pd.DataFrame
-                ) -> pd.Series:
-    """Catalogue price, else median unit_price paid before as_of (so still point-in-time)."""
-    paid = buy.groupby("product_id")["unit_price"].median().reindex(item_ids)
-    if products is None or "price" not in products.columns:
-        return paid
-    listed = pd.to_numeric(products.set_index("product_id")["price"], errors="coerce")
-    return listed.reindex(item_ids).fillna(paid)
 
 
 def _pair_weights(buy: pd.DataFrame, users: pd.Index, items: pd.Index, as_of: pd.Timestamp,
@@ -369,21 +309,6 @@ def build_interactions(
         item_feature_names=_names(item_map),
         user_encodings=tuple(encodings),
     )
-
-
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame({"pos": np.array([], dtype=np.int64),
-                             "feature": np.array([], dtype=object)})
-    return pd.concat(parts, ignore_index=True)
-
-
-def _names(mapping: Mapping[str, int]) -> np.ndarray:
-    names = np.empty(len(mapping), dtype=object)
-    for name, idx in mapping.items():
-        names[idx] = name
-    return names
 
 
 def cold_user_features(data: InteractionData, attributes: pd.DataFrame) -> sp.csr_matrix:

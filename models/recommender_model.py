@@ -17,6 +17,7 @@ the blend's; cold customers get LightFM from attributes + popularity.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,13 @@ class BlendWeights:
 
     def as_dict(self) -> dict[str, float | None]:
         return asdict(self)
+
+
+class Ranked(NamedTuple):
+    """One customer's top-k, best first (rank = position + 1)."""
+
+    product_ids: np.ndarray  # object
+    scores: np.ndarray  # float64
 
 
 def minmax_rows(scores: np.ndarray) -> np.ndarray:
@@ -133,6 +141,15 @@ class RecommenderModel:
         """Boolean mask: which ids the model has seen (bought before ``as_of``)."""
         return self._index.get_indexer(np.asarray(customer_ids, dtype=object)) >= 0
 
+    def _top_known(self, rows: np.ndarray, k: int | None, exclude_purchased: bool | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Best-first item positions (len(rows) x k) and the scores they index: the one code
+        path of :meth:`recommend` and :meth:`recommend_one`, so both answer alike."""
+        exclude = self.exclude_purchased if exclude_purchased is None else exclude_purchased
+        scores = self.score_known(rows)
+        mask_rows(scores, self.repeat if exclude else None, rows)
+        return top_k(scores, self.k if k is None else k), scores
+
     def _frame(self, ids: np.ndarray, top: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
         k = top.shape[1]
         return pd.DataFrame({
@@ -152,15 +169,26 @@ class RecommenderModel:
             raise KeyError(f"recommend: {len(unknown)} customer_id(s) unseen before "
                            f"{self.as_of.date()} (e.g. {list(unknown[:5])}); use recommend_cold "
                            f"with their attribute rows")
-        k = self.k if k is None else k
-        exclude = self.exclude_purchased if exclude_purchased is None else exclude_purchased
         parts = []
         for part in chunks(np.arange(len(rows)), len(self.item_ids)):
-            scores = self.score_known(rows[part])
-            mask_rows(scores, self.repeat if exclude else None, rows[part])
-            top = top_k(scores, k)
+            top, scores = self._top_known(rows[part], k, exclude_purchased)
             parts.append(self._frame(ids[part], top, scores))
         return _concat(parts)
+
+    def recommend_one(self, customer_id: str, k: int | None = None,
+                      exclude_purchased: bool | None = None) -> Ranked | None:
+        """Top-k for one known customer without a DataFrame (the per-request serving path):
+        the same items and scores as ``recommend([customer_id])``. None when the customer is
+        unseen, so a caller can fall back to :meth:`recommend_cold` without catching."""
+        try:
+            row = self._index.get_loc(customer_id)
+        except KeyError:
+            return None
+        if not isinstance(row, int | np.integer):  # not a single position: not a known id
+            return None
+        top, scores = self._top_known(np.array([row]), k, exclude_purchased)
+        best = top[0]
+        return Ranked(self.item_ids[best], scores[0, best].astype(np.float64))
 
     def recommend_cold(self, attribute_rows: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
         """Top-k for unseen customers from their attribute columns (``customer_id`` column or
@@ -202,4 +230,4 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-__all__ = ["BlendWeights", "RecommenderModel", "minmax_rows"]
+__all__ = ["BlendWeights", "Ranked", "RecommenderModel", "minmax_rows"]

@@ -13,6 +13,10 @@ raw-space split of a few big spenders (ARI 0.09), hence ``log_choices: [true]`` 
 
 Plain Python (no MLflow/Prefect): the tracking layer calls :func:`tune`,
 :func:`fit_segmentation`, :func:`evaluate_segmentation` and pickles :class:`SegmentationModel`.
+The model, its fit and its tuning are here (pickled models name this module); metrics and the
+objective are in :mod:`tailor.models.segmentation_evaluation`, the search space in
+:mod:`tailor.models.segmentation_search`, k-means in :mod:`tailor.models.segmentation_kmeans`.
+All are importable from here.
 """
 
 from __future__ import annotations
@@ -24,33 +28,21 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.metrics import (
-    adjusted_rand_score,
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    silhouette_score,
-)
-from threadpoolctl import threadpool_limits
 
 from tailor.configs.schema import FeatureSettings, SegmentationSettings
-from tailor.models.segmentation_profile import name_segments, profile_segments
-from tailor.models.windows import Windows, plan_windows
-
-METRIC_NAMES = (
-    "silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari", "k",
-    "smallest_cluster_share",
+from tailor.models.segmentation_errors import SegmentationError
+from tailor.models.segmentation_evaluation import (
+    METRIC_NAMES,
+    cluster_metrics,
+    evaluate_segmentation,
+    objective_value,
+    rfm_grid_labels,
+    stability_ari,
 )
-BASELINE_PREFIX = "baseline_rfm_grid_"
-# Added to the objective of a trial with a cluster below min_cluster_share: any such trial
-# ranks below every trial without one (silhouette lies in [-1, 1]).
-TINY_CLUSTER_PENALTY = 4.0
-# Subtracted (plus the shortfall) below the stability floor: unstable trials rank below stable.
-UNSTABLE_PENALTY = 2.0
-
-
-class SegmentationError(ValueError):
-    """Features unusable for segmentation; the message names the column (and customer)."""
+from tailor.models.segmentation_kmeans import _assign, _kmeans_centers, _order_by_size
+from tailor.models.segmentation_profile import name_segments, profile_segments
+from tailor.models.segmentation_search import new_study, search_grid, suggest_params, trials_frame
+from tailor.models.windows import Windows, plan_windows
 
 
 @dataclass(frozen=True)
@@ -196,30 +188,7 @@ def feature_columns(features: pd.DataFrame, settings: SegmentationSettings,
     return cols
 
 
-# ------------------------------------------------------------------------------ k-means
-
-
-def _assign(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    d = (x * x).sum(axis=1)[:, None] - 2.0 * x @ centers.T + (centers * centers).sum(axis=1)
-    return d.argmin(axis=1)
-
-
-def _kmeans_centers(x: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray:
-    if k > len(x):
-        raise SegmentationError(f"k={k} exceeds the number of customers ({len(x)})")
-    # One thread: on small matrices OpenMP start-up costs more than it saves (6x on 2 cores),
-    # and the result cannot depend on the machine's core count.
-    with threadpool_limits(limits=1):
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
-    return km.cluster_centers_
-
-
-def _order_by_size(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Stable ids across refits: largest cluster first, ties by centroid coordinates."""
-    counts = np.bincount(_assign(x, centers), minlength=len(centers))
-    keys = [tuple(-counts[i:i + 1]) + tuple(centers[i]) for i in range(len(centers))]
-    order = sorted(range(len(centers)), key=keys.__getitem__)
-    return centers[order]
+# ---------------------------------------------------------------------------------- fit
 
 
 def normalise_params(params: Mapping[str, Any], settings: SegmentationSettings
@@ -255,120 +224,7 @@ def fit_segmentation(features: pd.DataFrame, params: Mapping[str, Any],
     return SegmentationModel(prep, centers, seg_names, dict(p), as_of)
 
 
-# ------------------------------------------------------------------------------ metrics
-
-
-def stability_ari(x: np.ndarray, labels: np.ndarray, k: int, settings: SegmentationSettings
-                  ) -> float:
-    """Mean ARI between the model's labels and labels from models fit on bootstrap resamples.
-
-    Each bootstrap model predicts the same seeded evaluation sample, so the score asks: would a
-    slightly different customer base have produced the same segments?
-    """
-    rng = np.random.default_rng(settings.seed)
-    n = len(x)
-    m = min(n, settings.stability_sample)
-    eval_idx = rng.choice(n, size=m, replace=False) if m < n else np.arange(n)
-    scores = []
-    for b in range(settings.stability_resamples):
-        boot = rng.choice(n, size=m, replace=True)
-        kb = min(k, len(np.unique(x[boot], axis=0)))
-        centers = _kmeans_centers(x[boot], kb, settings.seed + 1 + b, settings.n_init)
-        scores.append(adjusted_rand_score(labels[eval_idx], _assign(x[eval_idx], centers)))
-    return float(np.mean(scores))
-
-
-def cluster_metrics(x: np.ndarray, labels: np.ndarray, settings: SegmentationSettings
-                    ) -> dict[str, float]:
-    """Silhouette (seeded sample), Davies-Bouldin, Calinski-Harabasz, k, smallest share."""
-    n_labels = len(np.unique(labels))
-    counts = np.bincount(labels)
-    out = {"k": float(len(counts)), "smallest_cluster_share": float(counts.min() / len(labels))}
-    if n_labels < 2 or n_labels >= len(labels):
-        return out | {"silhouette": -1.0, "davies_bouldin": float("inf"),
-                      "calinski_harabasz": 0.0}
-    sample = settings.silhouette_sample if settings.silhouette_sample < len(x) else None
-    sil = silhouette_score(x, labels, sample_size=sample, random_state=settings.seed)
-    return out | {
-        "silhouette": float(sil),
-        "davies_bouldin": float(davies_bouldin_score(x, labels)),
-        "calinski_harabasz": float(calinski_harabasz_score(x, labels)),
-    }
-
-
-def rfm_grid_labels(features: pd.DataFrame) -> np.ndarray | None:
-    """Classic rule baseline: recency, frequency and monetary each split at the median (<= 8)."""
-    cols = ("recency_days", "frequency", "monetary")
-    if any(c not in features for c in cols):
-        return None
-    bits = [(features[c].astype(float) > features[c].astype(float).median()).to_numpy(int)
-            for c in cols]
-    _, labels = np.unique(bits[0] * 4 + bits[1] * 2 + bits[2], return_inverse=True)
-    return labels
-
-
-def evaluate_segmentation(model: SegmentationModel, features: pd.DataFrame,
-                          settings: SegmentationSettings,
-                          truth: pd.Series | None = None) -> dict[str, float]:
-    """Flat metrics (names in :data:`METRIC_NAMES`) plus the RFM-grid baseline in the same space.
-
-    ``truth`` (latent segment per customer, e.g. from the generator) adds ``ari_truth``.
-    """
-    x = model.transform(features)
-    labels = _assign(x, model.centers)
-    metrics = cluster_metrics(x, labels, settings)
-    metrics["k"] = float(model.k)
-    metrics["smallest_cluster_share"] = float(
-        np.bincount(labels, minlength=model.k).min() / len(labels))
-    metrics["stability_ari"] = stability_ari(x, labels, model.k, settings)
-    grid = rfm_grid_labels(features)
-    if grid is not None:
-        base = cluster_metrics(x, grid, settings)
-        for name in ("silhouette", "davies_bouldin", "calinski_harabasz", "k"):
-            metrics[BASELINE_PREFIX + name] = base[name]
-    if truth is not None:
-        aligned = truth.reindex(features.index)
-        if aligned.isna().any():
-            raise SegmentationError(
-                f"truth lacks {int(aligned.isna().sum())} customer(s) of the features frame, "
-                f"e.g. {aligned.index[aligned.isna()][0]!r}")
-        metrics["ari_truth"] = float(adjusted_rand_score(aligned.to_numpy(), labels))
-        if grid is not None:
-            metrics[BASELINE_PREFIX + "ari_truth"] = float(
-                adjusted_rand_score(aligned.to_numpy(), grid))
-    return metrics
-
-
-def objective_value(metrics: Mapping[str, float], settings: SegmentationSettings) -> float:
-    """Silhouette, penalised for a tiny cluster and (mode ``silhouette_stability_floor``) for
-    stability below the floor; the penalties make such trials rank below acceptable ones."""
-    value = metrics["silhouette"]
-    if metrics["smallest_cluster_share"] < settings.min_cluster_share:
-        value -= TINY_CLUSTER_PENALTY
-    if (settings.objective == "silhouette_stability_floor"
-            and metrics["stability_ari"] < settings.stability_floor):
-        value -= UNSTABLE_PENALTY + (settings.stability_floor - metrics["stability_ari"])
-    if settings.objective == "silhouette_plus_stability":
-        value += metrics["stability_ari"]
-    return float(value)
-
-
 # ------------------------------------------------------------------------------- tuning
-
-
-def suggest_params(trial: optuna.Trial, settings: SegmentationSettings, has_categories: bool
-                   ) -> dict[str, Any]:
-    """The search space: k, log on/off, category mix on/off, clipping quantile."""
-    params: dict[str, Any] = {
-        "k": trial.suggest_int("k", settings.k_min, settings.k_max),
-        "log": trial.suggest_categorical("log", list(settings.log_choices)),
-        "clip_quantile": trial.suggest_categorical(
-            "clip_quantile", list(settings.clip_quantile_choices)),
-    }
-    if has_categories:
-        params["category_mix"] = trial.suggest_categorical(
-            "category_mix", list(settings.category_mix_choices))
-    return params
 
 
 class SegmentationObjective:
@@ -391,27 +247,6 @@ class SegmentationObjective:
             trial.set_user_attr(name, value)
         trial.set_user_attr("segment_names", list(model.segment_names))
         return objective_value(metrics, self.settings)
-
-
-def new_study(settings: SegmentationSettings, **kwargs: Any) -> optuna.Study:
-    """A maximising study with a seeded TPE sampler (pass storage/study_name to persist)."""
-    kwargs.setdefault("sampler", optuna.samplers.TPESampler(seed=settings.seed))
-    return optuna.create_study(direction="maximize", **kwargs)
-
-
-def search_grid(settings: SegmentationSettings, has_categories: bool) -> list[dict[str, Any]]:
-    """Every point of the (all-categorical) search space of :func:`suggest_params`."""
-    axes: dict[str, list[Any]] = {
-        "k": list(range(settings.k_min, settings.k_max + 1)),
-        "log": list(settings.log_choices),
-        "clip_quantile": list(settings.clip_quantile_choices),
-    }
-    if has_categories:
-        axes["category_mix"] = list(settings.category_mix_choices)
-    points: list[dict[str, Any]] = [{}]
-    for name, values in axes.items():
-        points = [{**p, name: v} for p in points for v in values]
-    return points
 
 
 def tune(study: optuna.Study, features: pd.DataFrame, settings: SegmentationSettings,
@@ -442,21 +277,34 @@ def tune(study: optuna.Study, features: pd.DataFrame, settings: SegmentationSett
     return normalise_params(study.best_params, settings)
 
 
-def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """Completed trials with params and metrics, one row per trial (for plots and tables)."""
-    rows = []
-    for t in study.trials:
-        if t.state != optuna.trial.TrialState.COMPLETE:
-            continue
-        row = {"number": t.number, "value": t.value} | dict(t.params)
-        row |= {k: v for k, v in t.user_attrs.items()
-                if isinstance(v, int | float) and k not in row}
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def segment_profile(model: SegmentationModel, features: pd.DataFrame,
                     settings: SegmentationSettings) -> pd.DataFrame:
     """The marketer-facing table for ``features`` labelled by ``model`` (names from training)."""
     return profile_segments(features, model.labels(features), model.segment_names,
                             category_prefix=settings.category_prefix)
+
+
+__all__ = [
+    "METRIC_NAMES",
+    "Preprocessor",
+    "SegmentationError",
+    "SegmentationModel",
+    "SegmentationObjective",
+    "category_columns",
+    "cluster_metrics",
+    "evaluate_segmentation",
+    "feature_columns",
+    "fit_preprocessor",
+    "fit_segmentation",
+    "new_study",
+    "normalise_params",
+    "objective_value",
+    "plan",
+    "rfm_grid_labels",
+    "search_grid",
+    "segment_profile",
+    "stability_ari",
+    "suggest_params",
+    "trials_frame",
+    "tune",
+]

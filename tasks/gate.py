@@ -14,7 +14,7 @@ skill. Both scores use the same customers and the same window, never a metric a 
 on older data.
 
 Safety: decisions for every model are made first; the alias moves are applied together by
-:func:`tailor.adapters.registry.apply_moves` (all or nothing), so a failure leaves every alias as it was.
+:func:`registry.apply_moves` (all or nothing), so a failure leaves every alias as it was.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def apply_decisions(decisions: list[Decision], settings: Settings) -> list[Decis
     intent, then apply them together (all or nothing) and close the intent.
 
     Not retried: a retry would move aliases planned against a registry that may have changed;
-    an interrupted promotion is repaired by :func:`tailor.tasks.reconcile.reconcile` instead. Returns
+    an interrupted promotion is repaired by :func:`reconcile.reconcile` instead. Returns
     the decisions as applied (a promotion withdrawn by the compare-and-swap says why).
     """
     client = tracking.client_for(settings.tracking)

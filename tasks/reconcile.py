@@ -3,12 +3,12 @@
 A SIGKILL (OOM killer, lost node, Ctrl-\\) runs no ``finally``: runs stay RUNNING, a version
 registered just before the kill was never gated, and a promotion may stop between two alias
 moves. Every retrain starts with :func:`reconcile` (holding the store's lock, see
-:mod:`tailor.adapters.registry_lock`, so no live retrain is in the middle of anything), `tailor score`
+:mod:`registry_lock`, so no live retrain is in the middle of anything), `tailor score`
 runs it when no retrain holds the lock, and `tailor doctor [--fix]` runs it by hand.
 
 What is repaired, in order:
 
-1. **Interrupted promotions** (a RUNNING intent of :mod:`tailor.adapters.promotion_intent` whose owner
+1. **Interrupted promotions** (a RUNNING intent of :mod:`promotion_intent` whose owner
    is gone): if every planned move is in place, the promotion is *completed* (version tags
    written, audit runs finished); otherwise it is *rolled back*: each alias the plan moved is
    moved back (audited as a ``revert``), so the models' aliases are again the set the last
@@ -18,9 +18,9 @@ What is repaired, in order:
    be in the trail), FAILED when it did not.
 3. **Other runs** left RUNNING (parent, model and trial runs): KILLED.
 4. **Versions with no gate decision** whose training run is over: tagged
-   ``tailor.gate.state = none`` with the reason; :func:`tailor.adapters.registry.promote` refuses them.
+   ``tailor.gate.state = none`` with the reason; :func:`registry.promote` refuses them.
 
-A record is repaired only when its owner process is provably gone (:mod:`tailor.adapters.owner`): on this
+A record is repaired only when its owner process is provably gone (:mod:`owner`): on this
 host, its pid has exited. A record from another host, or without an owner, is repaired once it
 is older than ``stale_hours``. Every repaired run carries ``tailor.reconciled`` saying why.
 """

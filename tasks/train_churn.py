@@ -1,6 +1,6 @@
 """Train the churn / purchase-probability model: tune, judge the twin, fit the served model.
 
-Windows (:mod:`tailor.models.windows`, :mod:`tailor.models.churn_data`), for a scoring date ``as_of`` and
+Windows (:mod:`windows`, :mod:`churn_data`), for a scoring date ``as_of`` and
 horizon H: Optuna tunes inside the history before the holdout start S (out of time when it
 allows, customer-grouped folds otherwise); the twin (labelled cutoffs up to S - H) is judged
 on the customers active before S with labels from ``[S, as_of)`` beside the recency baseline

@@ -79,8 +79,6 @@ class LoadedModel:
     version: str
     loaded_at: datetime
     predictor: Any
-    #: recommender only: customer_id -> row of its representations (one hash lookup per request)
-    users: pd.Index | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,8 +273,8 @@ def compute_cold(snapshot: Snapshot | None, segments: pd.DataFrame | None) -> pd
 class ServingRuntime:
     """Owns the current :class:`ServingState`, reloads it, and polls the registry.
 
-    Champions are resolved and loaded with :mod:`tailor.adapters.champions` on an explicit client for
-    ``settings.tracking`` (no global tracking URI), created on first use.
+    Champions are resolved and loaded with :mod:`tailor.adapters.champions` on an explicit
+    client for ``settings.tracking`` (no global tracking URI), created on first use.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -388,8 +386,7 @@ class ServingRuntime:
             except Exception as exc:  # noqa: BLE001 - a broken version never replaces a good one
                 fail(kind, version, exc)
                 continue
-            users = pd.Index(predictor.user_ids) if kind == "recommender" else None
-            models[kind] = LoadedModel(kind, f"tailor-{kind}", version, _now(), predictor, users)
+            models[kind] = LoadedModel(kind, f"tailor-{kind}", version, _now(), predictor)
             if kind in derived:
                 derived[kind] = table
             changed[kind] = version

@@ -66,214 +66,57 @@ Clean types: ids (and products' category/description) are arrow-backed strings (
 pandas' ``str`` of pandas 3; pandera checks them several times faster than object columns),
 quantity ``int64``, prices ``float64``, timestamp ``datetime64[ns]``. Other columns are kept
 as read (CSV: text). Everything is vectorised: 1M lines take a few seconds.
+
+The row rules and the split are in :mod:`tailor.data.validate_rules`, the coercion in
+:mod:`tailor.data.validate_coercion`, the result, its error and the quarantine files in
+:mod:`tailor.data.validate_quarantine`; all are importable from here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from tailor.configs.schema import DataSettings
 from tailor.contracts import REQUIRED_COLUMNS, TABLES, Customers, Products, Transactions
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW, Dataset
-from tailor.data.io import write_frame_atomic
-
-STRING = pd.StringDtype("pyarrow")
-"""Dtype of clean id and text columns: arrow strings validate and group far faster than objects."""
-RULE = "_rule"
-RULES = "_rules"
-SOURCE_COLUMNS = (SOURCE_FILE, SOURCE_ROW)
-
-TRANSACTION_RULES = (
-    "missing_order_id",
-    "missing_customer",
-    "missing_product",
-    "unparsable_quantity",
-    "zero_quantity",
-    "absurd_quantity",
-    "unparsable_price",
-    "non_positive_price",
-    "absurd_price",
-    "unparsable_timestamp",
-    "future_timestamp",
-    "unknown_product",
-    "unknown_customer",
-    "duplicate_line",
+from tailor.data.validate_coercion import (
+    STRING,
+    clean_ids,
+    clean_numbers,
+    clean_texts,
+    clean_timestamps,
 )
-CUSTOMER_RULES = ("missing_customer_id", "duplicate_customer_id", "no_transactions")
-PRODUCT_RULES = ("missing_product_id", "unparsable_price", "negative_price", "duplicate_product_id",
-                 "no_transactions")
-SHARE_EXEMPT = frozenset({"no_transactions"})
-"""Rules whose rows do not count toward ``data.max_rejected_share`` (sound rows, just unused)."""
-ROW_RULES: dict[str, tuple[str, ...]] = {
-    "transactions": TRANSACTION_RULES,
-    "customers": CUSTOMER_RULES,
-    "products": PRODUCT_RULES,
-}
-RULE_COLUMNS: dict[str, dict[str, str]] = {  # table -> rule -> the column it looks at
-    "transactions": {
-        "missing_order_id": "order_id", "missing_customer": "customer_id",
-        "missing_product": "product_id",
-        **dict.fromkeys(("unparsable_quantity", "zero_quantity", "absurd_quantity"), "quantity"),
-        **dict.fromkeys(("unparsable_price", "non_positive_price", "absurd_price"),
-                        "unit_price"),
-        "unparsable_timestamp": "timestamp", "future_timestamp": "timestamp",
-        "unknown_product": "product_id",
-        "unknown_customer": "customer_id",  # duplicate_line looks at all contract columns
-    },
-    "customers": dict.fromkeys(CUSTOMER_RULES, "customer_id"),
-    "products": {"missing_product_id": "product_id", "duplicate_product_id": "product_id",
-                 "unparsable_price": "price", "negative_price": "price",
-                 "no_transactions": "product_id"},
-}
+from tailor.data.validate_quarantine import (
+    DataContractError,
+    ValidationResult,
+    format_summary,
+    write_failed_quarantine,
+    write_quarantine,
+)
+from tailor.data.validate_rules import (
+    CUSTOMER_RULES,
+    PRODUCT_RULES,
+    ROW_RULES,
+    RULE,
+    RULE_COLUMNS,
+    SHARE_EXEMPT,
+    TRANSACTION_RULES,
+    _check_transactions,
+    _Checked,
+    _mark_customers,
+    _mark_products,
+    _Marked,
+)
+
 CONTRACTS = {"transactions": Transactions, "customers": Customers, "products": Products}
 
-_NULL_TOKENS = ("", "nan", "none", "null", "<na>", "nat")
-_NULL_VARIANTS = tuple({v for t in _NULL_TOKENS for v in (t, t.upper(), t.capitalize())}
-                       | {"NaN", "<NA>", "NaT"})
-_FLOAT_ID = r"^[+-]?\d+\.0+$"
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-_TZ_SUFFIX = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 
-
-class DataContractError(ValueError):
-    """A whole table breaks the contract. The message names file, column, rule and a row.
-
-    ``result`` holds the validation result when the rows were all classified (every error but
-    ``missing_column``), so a caller can still write the quarantine for inspection.
-    """
-
-    def __init__(self, message: str, result: ValidationResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    """Clean data set, quarantined rows per table, and counts per rule."""
-
-    dataset: Dataset
-    quarantine: dict[str, pd.DataFrame]
-    summary: pd.DataFrame
-
-
-# --- coercion: raw column -> contract type, with missing/unparsable as None/NaN/NaT ---------
-
-
-def _as_arrow_text(col: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """An id column as arrow text; whole floats lose their ``.0`` (arrow casts 17850.0: 17850)."""
-    if pd.api.types.is_float_dtype(col.dtype):
-        vals = col.to_numpy(dtype=float, na_value=np.nan)
-        return pc.cast(pa.array(vals, mask=~np.isfinite(vals)), pa.large_string())
-    if pd.api.types.is_integer_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-        return pc.cast(pa.array(col, from_pandas=True), pa.large_string())
-    try:
-        return pa.array(col.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values (ints among text): str() each
-        return pc.cast(pa.array(col.astype(STRING)), pa.large_string())
-
-
-def clean_ids(col: pd.Series) -> pd.Series:
-    """Ids as stripped :data:`STRING` values, NA where missing; ``17850.0`` -> ``"17850"``."""
-    text = pc.utf8_trim_whitespace(_as_arrow_text(col))
-    float_like = pc.match_substring_regex(text, _FLOAT_ID)
-    text = pc.if_else(float_like, pc.utf8_rtrim(pc.utf8_rtrim(text, "0"), "."), text)
-    null = pc.is_in(text, value_set=pa.array(_NULL_VARIANTS, pa.large_string()))
-    text = pc.if_else(null, pa.scalar(None, pa.large_string()), text)
-    return pd.Series(pd.arrays.ArrowStringArray(text), index=col.index)
-
-
-def clean_numbers(col: pd.Series) -> np.ndarray:
-    """Numbers as float64, NaN where missing or unparsable (text is stripped, ``"1e3"`` is ok)."""
-    if pd.api.types.is_bool_dtype(col.dtype):
-        return np.full(len(col), np.nan)
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        return col.to_numpy(dtype=float, na_value=np.nan)
-    try:
-        text = pc.utf8_trim_whitespace(
-            pa.array(col.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True))
-        number = pc.match_substring_regex(text, _NUMBER)
-        text = pc.if_else(number, text, pa.scalar(None, pa.large_string()))
-        return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text (e.g. Decimal from SQL)
-        parsed = pd.to_numeric(col.astype(object), errors="coerce")
-        return pd.Series(parsed).to_numpy(dtype=float, na_value=np.nan)
-
-
-def _naive_utc(parsed: pd.Series) -> pd.Series:
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert(None)
-    return parsed.astype("datetime64[ns]")
-
-
-def _parse_quietly(text: pd.Series, **kwargs: object) -> pd.Series:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.to_datetime(text, errors="coerce", **kwargs)  # type: ignore[call-overload]
-
-
-def _parse_iso(text: pd.Series) -> pd.Series:
-    parsed = _parse_quietly(text, format="ISO8601")
-    if pd.api.types.is_datetime64_dtype(parsed.dtype) and not isinstance(
-        parsed.dtype, pd.DatetimeTZDtype
-    ):
-        return parsed.astype("datetime64[ns]")
-    # Some values carry an offset. pandas' ISO parser lends an earlier value's offset to later
-    # naive ones, so parse the two kinds apart: offsets -> UTC, naive ones as written.
-    aware = text.str.contains(_TZ_SUFFIX, regex=True, na=False)
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
-    out[aware] = _naive_utc(_parse_quietly(text[aware], format="ISO8601", utc=True))
-    out[~aware] = _naive_utc(_parse_quietly(text[~aware], format="ISO8601", utc=True))
-    return out
-
-
-def clean_timestamps(col: pd.Series, dayfirst: bool = False) -> pd.Series:
-    """Timestamps as naive ``datetime64[ns]`` (offsets converted to UTC), NaT if unparsable."""
-    if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        try:
-            return _naive_utc(col)
-        except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
-            return _naive_utc(_parse_quietly(col.astype(object), utc=True))
-    if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns]")
-    if pd.api.types.infer_dtype(col, skipna=True) not in ("string", "empty"):
-        # datetime/date objects (some SQL drivers) or mixed values: let pandas judge each one
-        return _naive_utc(_parse_quietly(col, format="mixed", utc=True, dayfirst=dayfirst))
-    text = col.astype(STRING).str.strip()
-    out = _parse_iso(text)
-    for kwargs in ({}, {"format": "mixed"}):  # one inferred format, then value by value
-        failed = (out.isna() & text.notna()).to_numpy()
-        if not failed.any():
-            break
-        out[failed] = _naive_utc(
-            _parse_quietly(text[failed], utc=True, dayfirst=dayfirst, **kwargs)
-        )
-    return out
-
-
-def clean_texts(col: pd.Series) -> pd.Series:
-    """Free text as :data:`STRING` (numbers become their text), NA where missing."""
-    return col.astype(STRING)
-
-
-# --- per-table checks --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Checked:
-    clean: pd.DataFrame
-    quarantine: pd.DataFrame
-    counts: dict[str, int]
-    clean_rows: np.ndarray  # _source_row of each clean row, to point back at the file
+# --- raw tables -----------------------------------------------------------------------------------
 
 
 def _source_of(raw: Dataset, name: str, frame: pd.DataFrame) -> str:
@@ -307,134 +150,6 @@ def _check_columns(name: str, frame: pd.DataFrame, source: str) -> None:
         f"{source}: {name} table has no column {listed} (rule missing_column); "
         f"required: {', '.join(REQUIRED_COLUMNS[name])}"
     )
-
-
-def _split(raw: pd.DataFrame, typed: dict[str, pd.Series | np.ndarray],
-           masks: dict[str, np.ndarray], rules: tuple[str, ...]) -> _Checked:
-    """Accepted rows (typed contract columns + raw extras) and quarantined raw rows with rules."""
-    n = len(raw)
-    names = [r for r in rules if r in masks]
-    matrix = (np.column_stack([masks[r] for r in names]) if names
-              else np.zeros((n, 0), dtype=bool))
-    bad = matrix.any(axis=1)
-    keep = np.flatnonzero(~bad)
-    columns = {}
-    for col in raw.columns:
-        if col in SOURCE_COLUMNS:
-            continue
-        values = typed.get(col, raw[col])
-        columns[col] = (values.iloc[keep].reset_index(drop=True)
-                        if isinstance(values, pd.Series) else values[keep])
-    clean = pd.DataFrame(columns, index=pd.RangeIndex(len(keep)))
-
-    drop = np.flatnonzero(bad)
-    ordered = [c for c in raw.columns if c not in SOURCE_COLUMNS] + list(SOURCE_COLUMNS)
-    quarantine = raw.iloc[drop][ordered].reset_index(drop=True)
-    hits = matrix[drop]
-    label = np.array(names, dtype=object)
-    quarantine[RULE] = label[hits.argmax(axis=1)] if len(drop) else np.array([], dtype=object)
-    joined = np.full(len(drop), "", dtype=object)
-    for i, rule in enumerate(names):
-        joined[hits[:, i]] = joined[hits[:, i]] + ";" + rule
-    quarantine[RULES] = np.array([s[1:] for s in joined], dtype=object)
-    counts = quarantine[RULE].value_counts()
-    return _Checked(clean, quarantine, {str(k): int(v) for k, v in counts.items()},
-                    raw[SOURCE_ROW].to_numpy()[keep])
-
-
-def _duplicate_ids(ids: pd.Series) -> np.ndarray:
-    return (ids.notna() & ids.duplicated(keep="first")).to_numpy()
-
-
-@dataclass(frozen=True)
-class _Marked:
-    """A side table's typed columns and rule masks before the split: ``no_transactions`` can
-    only be added once the transactions are checked against the ids that pass the rest."""
-
-    raw: pd.DataFrame
-    ids: pd.Series  # the clean id column, also in ``typed``
-    typed: dict[str, pd.Series | np.ndarray]
-    masks: dict[str, np.ndarray]
-
-    def passing_ids(self) -> pd.Series:
-        """Ids of the rows no rule has flagged so far (what transactions may refer to)."""
-        flagged = np.zeros(len(self.raw), dtype=bool)
-        for mask in self.masks.values():
-            flagged |= mask
-        return self.ids[~flagged]
-
-    def split(self, bought: pd.Series, rules: tuple[str, ...]) -> _Checked:
-        """Flag ids absent from the accepted transactions (``bought``), then split."""
-        unused = (self.ids.notna() & ~self.ids.isin(bought)).to_numpy(dtype=bool)
-        return _split(self.raw, self.typed, {**self.masks, "no_transactions": unused}, rules)
-
-
-def _mark_customers(raw: pd.DataFrame, settings: DataSettings) -> _Marked:
-    ids = clean_ids(raw["customer_id"])
-    masks = {
-        "missing_customer_id": ids.isna().to_numpy(),
-        "duplicate_customer_id": _duplicate_ids(ids),
-    }
-    return _Marked(raw, ids, {"customer_id": ids}, masks)
-
-
-def _mark_products(raw: pd.DataFrame, settings: DataSettings) -> _Marked:
-    ids = clean_ids(raw["product_id"])
-    typed: dict[str, pd.Series | np.ndarray] = {"product_id": ids}
-    masks = {"missing_product_id": ids.isna().to_numpy()}
-    if "price" in raw.columns:
-        price = clean_numbers(raw["price"])
-        given = clean_texts(raw["price"]).str.strip().str.len() > 0
-        masks["unparsable_price"] = given.to_numpy(dtype=bool, na_value=False) & ~np.isfinite(price)
-        masks["negative_price"] = price < 0
-        typed["price"] = price
-    for col in ("category", "description"):
-        if col in raw.columns:
-            typed[col] = clean_texts(raw[col])
-    masks["duplicate_product_id"] = _duplicate_ids(ids)
-    return _Marked(raw, ids, typed, masks)
-
-
-def _check_transactions(raw: pd.DataFrame, settings: DataSettings,
-                        known: dict[str, pd.Series | None], latest: pd.Timestamp) -> _Checked:
-    """Row rules of the order lines; ``latest`` is the last plausible time (run + tolerance)."""
-    order, customer, product = (clean_ids(raw[c])
-                                for c in ("order_id", "customer_id", "product_id"))
-    quantity = clean_numbers(raw["quantity"])
-    price = clean_numbers(raw["unit_price"])
-    timestamp = clean_timestamps(raw["timestamp"], dayfirst=settings.timestamp_dayfirst)
-    with np.errstate(invalid="ignore"):
-        q_ok = np.isfinite(quantity) & (np.floor(quantity) == quantity)
-        p_ok = np.isfinite(price)
-        masks = {
-            "missing_order_id": order.isna().to_numpy(),
-            "missing_customer": customer.isna().to_numpy(),
-            "missing_product": product.isna().to_numpy(),
-            "unparsable_quantity": ~q_ok,
-            "zero_quantity": q_ok & (quantity == 0),
-            "absurd_quantity": q_ok & (np.abs(quantity) > settings.max_abs_quantity),
-            "unparsable_price": ~p_ok,
-            "non_positive_price": p_ok & (price <= 0),
-            "absurd_price": p_ok & (price > settings.max_unit_price),
-            "unparsable_timestamp": timestamp.isna().to_numpy(),
-            "future_timestamp": (timestamp > latest).to_numpy(dtype=bool),
-        }
-    for rule, ids, table, required in (
-        ("unknown_product", product, "products", settings.require_known_products),
-        ("unknown_customer", customer, "customers", settings.require_known_customers),
-    ):
-        ids_known = known.get(table)
-        if required and ids_known is not None:
-            masks[rule] = (ids.notna() & ~ids.isin(ids_known)).to_numpy()
-    key = pd.DataFrame({"o": order, "c": customer, "p": product, "q": quantity, "u": price,
-                        "t": timestamp})
-    masks["duplicate_line"] = key.duplicated(keep="first").to_numpy()
-    # rejected rows may hold NaN; accepted ones are whole numbers within bounds
-    whole = np.where(q_ok & (np.abs(quantity) <= settings.max_abs_quantity), quantity, 0)
-    typed = {"order_id": order, "customer_id": customer, "product_id": product,
-             "quantity": whole.astype(np.int64), "unit_price": price, "timestamp": timestamp}
-    return _split(raw, typed, masks, TRANSACTION_RULES)
-
 
 # --- whole data set ----------------------------------------------------------------------------
 
@@ -588,75 +303,13 @@ def validate_dataset(raw: Dataset, settings: DataSettings,
     return result
 
 
-# --- output ------------------------------------------------------------------------------------
-
-
-def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw object columns may mix types (ints and text); parquet needs one type per column."""
-    frame = frame.copy()
-    for col in frame.columns:
-        if frame[col].dtype == object and pd.api.types.infer_dtype(
-            frame[col], skipna=True
-        ) not in ("string", "empty"):
-            frame[col] = clean_texts(frame[col])
-    return frame
-
-
-def write_quarantine(result: ValidationResult, out_dir: str | Path) -> Path:
-    """Write ``<out_dir>/<table>.parquet`` per validated table and ``summary.csv``, atomically.
-
-    A table validated now gets a file even when nothing was rejected (zero rows), and a table
-    not in this data set loses any file from an earlier run, so the folder never shows old rows.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in TABLES:
-        path = out_dir / f"{name}.parquet"
-        if name in result.quarantine:
-            write_frame_atomic(_parquet_safe(result.quarantine[name]), path)
-        else:
-            path.unlink(missing_ok=True)
-    write_frame_atomic(result.summary, out_dir / "summary.csv")
-    return out_dir
-
-
-def write_failed_quarantine(error: DataContractError, out_dir: str | Path) -> DataContractError:
-    """Write the quarantine of a stopped run and return the error saying where it is.
-
-    The rows were all classified before a whole-table problem stopped the run, and the
-    quarantine is what explains it, so it must not be lost with the run. A missing column has
-    no classified rows: that error comes back unchanged.
-    """
-    if error.result is None:
-        return error
-    target = write_quarantine(error.result, out_dir)
-    return DataContractError(
-        f"{error}\nquarantine written to {target} (each rejected row with its rule; "
-        f"counts in summary.csv)",
-        result=error.result,
-    )
-
-
-def format_summary(result: ValidationResult) -> str:
-    """The summary as an aligned text table with each rule's share of its table."""
-    summary = result.summary
-    totals = summary.groupby("table", sort=False)["rows"].transform("sum")
-    lines = [("table", "rule", "rows", "share")]
-    for (table, rule, rows), total in zip(summary.itertuples(index=False), totals, strict=True):
-        share = rows / total if total else 0.0
-        lines.append((table, rule, f"{rows:,}", f"{share:.2%}"))
-    widths = [max(len(line[i]) for line in lines) for i in range(4)]
-    return "\n".join(
-        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}  {d:>{widths[3]}}"
-        for a, b, c, d in lines
-    )
-
-
 __all__ = [
     "CUSTOMER_RULES",
     "PRODUCT_RULES",
     "ROW_RULES",
+    "RULE_COLUMNS",
     "SHARE_EXEMPT",
+    "STRING",
     "TRANSACTION_RULES",
     "DataContractError",
     "ValidationResult",

@@ -1,0 +1,100 @@
+"""What every command shares: the --config/--set options, quiet services, settings that fail
+with exit code 2, and flows run against a throwaway Prefect API with one-line errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from tailor.configs import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--config", "-c", help="YAML file merged over the defaults (repeatable)."),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one value: section.key=value (repeatable)."),
+]
+
+# Set by the root callback (--debug) before any command runs.
+DEBUG = {"on": False}
+
+
+def quiet_services(hide_prefect_errors: bool = True) -> None:
+    """Keep local runs offline and readable: no telemetry, no chatty server logs, and (unless
+    --debug) no Prefect tracebacks: a failing command prints one clear line instead."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if DEBUG["on"] or not hide_prefect_errors:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    else:  # Prefect logs a failing task's traceback at ERROR: only --debug shows it
+        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    import logging
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # MLflow's hint about integer columns in inferred signatures: ours are never null.
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+    # PyMC-Marketing's imports: a notice about ArviZ's next major version, and PyTensor's
+    # about BLAS (its C backend is only used for the BTYD fits, which are small)
+    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor")
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+
+
+def settings(config: list[Path] | None, overrides: list[str] | None) -> Settings:
+    """The merged settings, or the configuration error on stderr and exit code 2."""
+    try:
+        return load_settings(config or [], overrides or [])
+    except ConfigError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+def flow_args(config: list[Path] | None,
+              overrides: list[str] | None) -> tuple[list[str], list[str]]:
+    """--config and --set as the plain lists a flow takes (its parameters must serialize)."""
+    return [str(c) for c in config or []], list(overrides or [])
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` in red on stderr; raise the returned exit (code 1)."""
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def run_flow(command: str, run: Callable[[], T]) -> T:
+    """Run a flow against a Prefect API that dies with this process; turn a failure into one
+    clear line and exit code 1 (the traceback only with --debug)."""
+    from tailor.adapters.registry import RegistryError
+    from tailor.adapters.registry_lock import RegistryBusyError
+    from tailor.data.io import DataSourceError
+    from tailor.data.validate import DataContractError
+    from tailor.local_prefect import local_prefect_api
+
+    expected = (DataSourceError, DataContractError, ConfigError, RegistryError,
+                RegistryBusyError, ValueError)
+    try:
+        with local_prefect_api():
+            return run()
+    except expected as exc:
+        if DEBUG["on"]:
+            raise
+        raise fail(f"tailor {command}: {exc}") from None
+    except Exception as exc:
+        if DEBUG["on"]:
+            raise
+        raise fail(f"tailor {command} failed: {type(exc).__name__}: {exc}\n"
+                   f"(run `tailor --debug {command} ...` for the traceback)") from None

@@ -1,0 +1,146 @@
+"""The pipeline commands, each a Prefect flow run against a throwaway API: ``prepare``,
+``train``, ``score``, and ``run`` (all three on generated data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tailor.cli._common import (
+    ConfigOpt,
+    SetOpt,
+    fail,
+    flow_args,
+    quiet_services,
+    run_flow,
+    settings,
+)
+from tailor.cli._render import nothing_trained, print_preparation, print_scoring, print_training
+
+
+def prepare(
+    data: Annotated[Path, typer.Option(help="Data set directory.")],
+    out: Annotated[Path, typer.Option(help="Output directory (quarantine/, features/).")],
+    as_of: Annotated[str | None, typer.Option(
+        help="Feature date (default: the day after the last transaction).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Validate a data set and build point-in-time customer features (a Prefect flow)."""
+    settings(config, set_)  # fail fast on bad configuration, before Prefect starts
+    quiet_services()
+    from tailor.flows.prepare import prepare_data
+
+    configs, sets = flow_args(config, set_)
+    summary = run_flow("prepare",
+                       lambda: prepare_data(str(data), str(out), as_of, configs, sets))
+    typer.echo(json.dumps(summary, indent=2))
+
+
+def train(
+    data: Annotated[Path, typer.Option(help="Data set directory.")],
+    out: Annotated[Path, typer.Option(help="Output directory (quarantine/).")] = Path(
+        "out/train"),
+    models: Annotated[str, typer.Option(
+        help="Comma-separated: segmentation,recommender,churn.")] = (
+        "segmentation,recommender,churn"),
+    as_of: Annotated[str | None, typer.Option(
+        help="Scoring date (default: the day after the last transaction). The registered "
+             "models are fit on all history before it; each is judged by a twin fit before "
+             "the H days before it (docs/windows.md).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Validate, then tune, fit, evaluate and register the chosen models (a Prefect flow).
+
+    A model the data cannot train (too short a history, a single product) is skipped with a
+    one-line reason and the others train; the command fails only when none could."""
+    settings(config, set_)
+    quiet_services()
+    from tailor.flows.train import train_models
+
+    configs, sets = flow_args(config, set_)
+    kinds = [m.strip() for m in models.split(",") if m]
+    summary = run_flow("train",
+                       lambda: train_models(str(data), str(out), kinds, as_of, configs, sets))
+    print_training(summary)
+    if nothing_trained(summary):
+        raise fail("tailor train: no model could be trained on this data (reasons above)")
+
+
+def score(
+    data: Annotated[Path, typer.Option(help="Data set directory.")],
+    out: Annotated[str, typer.Option(
+        help="scores.parquet, scores.csv, or a database table as <sqlalchemy url>#schema.table "
+             "(schema optional; written atomically: the old scores stay until the new ones "
+             "are complete).")],
+    as_of: Annotated[str | None, typer.Option(
+        help="Scoring date (default: the day after the last transaction).")] = None,
+    k: Annotated[int | None, typer.Option(
+        "--k", help="Recommendations per customer (default: scoring.k).")] = None,
+    snapshot_dir: Annotated[Path | None, typer.Option(
+        help="Serving snapshot directory (default: scoring.snapshot_dir).")] = None,
+    quarantine: Annotated[Path | None, typer.Option(
+        help="Where rejected rows go (default: quarantine/ beside --out).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Score every customer with the @champion models: segment, churn probability, top-k
+    products and next best action, one row per customer (a Prefect flow)."""
+    settings(config, set_)
+    quiet_services()
+    from tailor.flows.score import score_customers
+    from tailor.tasks.scoring import ScoreTargetError, parse_target
+
+    try:
+        parse_target(out)
+    except ScoreTargetError as exc:
+        raise fail(str(exc)) from None
+    configs, sets = flow_args(config, set_)
+    summary = run_flow("score", lambda: score_customers(
+        str(data), out, as_of, k, configs, sets,
+        None if snapshot_dir is None else str(snapshot_dir),
+        None if quarantine is None else str(quarantine)))
+    print_scoring(summary)
+
+
+def run(
+    out: Annotated[Path, typer.Option(help="Where the sample data and results go.")] = Path(
+        "out/sample"),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """The main job on generated data: generate a retailer, validate it, build features, tune
+    and register the three models (promoting those that beat the champions), score everyone."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from tailor.adapters.tracking import tracking_uri
+    from tailor.data.generate import generate, write_generated
+
+    data_dir = out / "data"
+    generated = generate(resolved.generate)
+    write_generated(generated, data_dir)
+    typer.echo(f"generated {len(generated.dataset.transactions):,} order lines in {data_dir}")
+    configs, sets = flow_args(config, set_)
+    run_flow("run", lambda: run_main_job(data_dir, out, configs, sets))
+    typer.echo(f"MLflow store: {tracking_uri(resolved.tracking)}")
+    typer.echo("browse runs:  .venv/bin/tailor ui   (MLflow UI on http://127.0.0.1:5000)")
+
+
+def run_main_job(data_dir: Path, out: Path, configs: list[str], sets: list[str]) -> None:
+    """The flows behind `tailor run`: prepare, train, score, each summary printed as its flow
+    ends. The only place `run` calls flows, so one composed flow can take its place here."""
+    from tailor.flows.prepare import prepare_data
+    from tailor.flows.score import score_customers
+    from tailor.flows.train import train_models
+
+    prepared = prepare_data(str(data_dir), str(out), None, configs, sets)
+    typer.echo("")
+    print_preparation(prepared)
+    print_training(train_models(str(data_dir), str(out), None, None, configs, sets))
+    typer.echo("")
+    print_scoring(score_customers(str(data_dir), str(out / "scores.parquet"), None, None,
+                                  configs, sets))

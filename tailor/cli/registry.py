@@ -1,0 +1,131 @@
+"""The MLflow registry commands: ``models``, ``promote``, ``rollback``, ``doctor``, ``ui``.
+They talk to the store directly, without Prefect."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from tailor.cli._common import ConfigOpt, SetOpt, fail, quiet_services, settings
+from tailor.cli._render import print_models
+
+ModelArg = Annotated[str, typer.Argument(help="segmentation, recommender or churn.")]
+
+
+def _actor() -> str:
+    """Who moved an alias, for the audit trail."""
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} via tailor cli"
+    except (KeyError, OSError):
+        return "tailor cli"
+
+
+def models_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """List each model with its champion and challenger versions and key metrics."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from tailor.adapters.registry import describe_models
+    from tailor.adapters.tracking import client_for, tracking_uri
+
+    table = describe_models(client_for(resolved.tracking),
+                            key_metrics=resolved.registry.key_metrics)
+    print_models(table, tracking_uri(resolved.tracking))
+
+
+def promote_cmd(
+    model: ModelArg,
+    version: Annotated[str, typer.Argument(help="The registered version to serve.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "manual",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Point the champion alias at VERSION (audited: who, when, from, to, why)."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from mlflow.exceptions import MlflowException
+
+    from tailor.adapters.registry import RegistryError, promote
+    from tailor.adapters.tracking import client_for
+
+    try:
+        move = promote(client_for(resolved.tracking), model, version, actor=_actor(),
+                       reason=reason)
+    except (RegistryError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    except MlflowException as exc:  # e.g. the version does not exist
+        raise fail(f"cannot promote {model} v{version}: {exc.message}") from None
+    typer.echo(f"{move.model}@champion: v{move.from_version} -> v{move.to_version}")
+
+
+def rollback_cmd(
+    model: ModelArg,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "rollback",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Point the champion alias back at the previous champion (audited)."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from tailor.adapters.registry import RegistryError, rollback
+    from tailor.adapters.tracking import client_for
+
+    try:
+        move = rollback(client_for(resolved.tracking), model, actor=_actor(), reason=reason)
+    except (RegistryError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"{move.model}@champion: v{move.from_version} -> v{move.to_version}")
+
+
+def doctor_cmd(
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Repair what is found (takes the store's lock; fails if a retrain "
+                      "holds it).")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Check the MLflow store for what killed runs leave: interrupted promotions, runs left
+    RUNNING, versions never gated. Exit code 1 when something is found and not repaired."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from tailor.adapters.registry_lock import RegistryBusyError, registry_lock
+    from tailor.adapters.tracking import client_for, tracking_uri
+    from tailor.tasks.reconcile import reconcile
+
+    uri = tracking_uri(resolved.tracking)
+    client = client_for(resolved.tracking)
+    try:
+        with registry_lock(uri, "tailor doctor --fix" if fix else "tailor doctor"):
+            findings = reconcile(client, resolved.tracking.experiment_prefix, fix=fix,
+                                 stale_hours=resolved.registry.stale_run_hours)
+    except RegistryBusyError as exc:
+        raise fail(f"tailor doctor: {exc}") from None
+    typer.echo(f"store: {uri}")
+    for finding in findings:
+        typer.echo(("repaired " if fix else "found ") + finding.line())
+    if not findings:
+        typer.echo("consistent: no interrupted promotion, no run left RUNNING, every version "
+                   "gated")
+    elif not fix:
+        raise fail(f"{len(findings)} problem(s); `tailor doctor --fix` repairs them")
+
+
+def ui_cmd(
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Open the MLflow UI on the configured tracking store (local sqlite by default)."""
+    import subprocess
+
+    resolved = settings(config, set_)
+    from tailor.adapters.tracking import tracking_uri
+
+    uri = tracking_uri(resolved.tracking)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(port)]
+    typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri}")
+    raise typer.Exit(subprocess.call(command))

@@ -1,0 +1,91 @@
+"""Running tailor as a service: ``serve`` (the HTTP API), ``deploy`` (the schedules on a
+Prefect server) and ``serve-flows`` (the worker that executes them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tailor.cli._common import ConfigOpt, SetOpt, fail, quiet_services, settings
+from tailor.configs import Settings
+
+if TYPE_CHECKING:  # imports Prefect: only when a command needs it
+    from tailor.deployments.schedules import BuiltDeployments
+
+
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="Interface (default: serving.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serving.port).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Serve the @champion models and the latest feature snapshot over HTTP (FastAPI).
+
+    Endpoints and their schema: http://HOST:PORT/docs. Admin endpoints need serving.admin_token
+    (or $TAILOR_ADMIN_TOKEN)."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from tailor.deployments.api.app import serve
+
+    serve(resolved, host=host, port=port)
+
+
+def _plan(resolved: Settings, config: list[Path] | None,
+          set_: list[str] | None) -> tuple[str, BuiltDeployments, list[str]]:
+    """The server's URL, the deployments built from the settings, and what they would
+    change on the server; raises DeploymentError (no server, bad schedule...)."""
+    from tailor.deployments.schedules import build_deployments, changes_on_server, require_server
+
+    url = require_server()
+    built = build_deployments(resolved, config or [], list(set_ or []))
+    return url, built, changes_on_server(built.deployments)
+
+
+def deploy_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+    """Register weekly retraining and daily scoring (cron schedules from the deployments
+    section) on the Prefect server at $PREFECT_API_URL; `tailor serve-flows` then runs them."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from tailor.deployments.schedules import DeploymentError, describe, register
+
+    try:
+        url, built, changes = _plan(resolved, config, set_)
+        ids = register(built.deployments)
+    except DeploymentError as exc:
+        raise fail(str(exc)) from None
+    for line in changes:
+        typer.echo(f"changed {line}")
+    typer.echo(f"registered on {url}:")
+    for deployment in built.deployments:
+        typer.echo(f"  {describe(deployment)}  id {ids[deployment.full_name]}")
+    for note in built.skipped:
+        typer.echo(f"  skipped {note}")
+    typer.echo("runs execute where `tailor serve-flows` runs (give it the same --config/--set)")
+
+
+def serve_flows_cmd(
+    limit: Annotated[int | None, typer.Option(
+        help="Most flow runs executed at the same time (default: no limit).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Register the scheduled deployments and execute their runs in this process (Prefect
+    serve(); Ctrl-C stops). Needs the Prefect server at $PREFECT_API_URL."""
+    resolved = settings(config, set_)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # show each run starting/ending
+    quiet_services(hide_prefect_errors=False)
+    from tailor.deployments.schedules import DeploymentError, serve_deployments
+
+    try:
+        url, built, changes = _plan(resolved, config, set_)
+    except DeploymentError as exc:
+        raise fail(str(exc)) from None
+    for line in changes:  # serving registers too: say what it replaces
+        typer.secho(f"re-registering {line}", fg=typer.colors.YELLOW, err=True)
+    for note in built.skipped:
+        typer.echo(f"skipped {note}")
+    typer.echo(f"serving {len(built.deployments)} deployment(s) from {url}")
+    serve_deployments(built.deployments, limit=limit)
