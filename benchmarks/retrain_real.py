@@ -28,13 +28,13 @@ from tailor.configs import load_settings
 from tailor.data.importers.online_retail import import_online_retail
 from tailor.data.io import write_dataset
 from tailor.data.validate import validate_dataset
+from tailor.kinds.churn import churn_data, fit_churn_run
+from tailor.kinds.recommender import fit_recommender_run
+from tailor.kinds.segmentation import fit_segmentation_run
 from tailor.models.churn_data import plan_windows_for_churn
 from tailor.models.features import default_as_of
 from tailor.models.recommender import plan as recommender_windows
 from tailor.models.segmentation import plan as segmentation_windows
-from tailor.tasks.train_churn import churn_data, fit_churn_run
-from tailor.tasks.train_recommender import fit_recommender_run
-from tailor.tasks.train_segmentation import fit_segmentation_run
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.parquet"

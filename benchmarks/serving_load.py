@@ -48,14 +48,15 @@ def _percentiles(ms: np.ndarray) -> str:
 
 def build_world(root: Path, customers: int, products: int) -> tuple[list[str], object]:
     """Train + promote a recommender in ``root``; write the snapshot; return known ids."""
+    from tailor import kinds
     from tailor.adapters import registry
     from tailor.adapters.champions import load_champion
     from tailor.adapters.tracking import client_for
+    from tailor.adapters.training import train_model
     from tailor.configs import load_settings
     from tailor.data.generate import generate
     from tailor.models.features import customer_features, default_as_of
     from tailor.tasks.scoring import write_snapshot
-    from tailor.tasks.train_recommender import train_recommender
 
     settings = load_settings(overrides=[
         *_overrides(root), f"generate.customers={customers}", f"generate.products={products}",
@@ -66,7 +67,8 @@ def build_world(root: Path, customers: int, products: int) -> tuple[list[str], o
     as_of = default_as_of(data.transactions)
     features = customer_features(data.transactions, as_of, settings.features,
                                  customers=data.customers, products=data.products)
-    result = train_recommender(settings, data, as_of, "serving-benchmark", "benchmark")
+    result = train_model(kinds.get("recommender"),
+                         settings, data, as_of, "serving-benchmark", "benchmark")
     client = client_for(settings.tracking)
     registry.promote(client, "recommender", result.version, actor="benchmark", reason="load")
     write_snapshot(root / "snapshot", features, data.customers, {"as_of": str(as_of.date())})

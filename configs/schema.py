@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def _registered_kind(kind: str) -> str:
+    """A model kind must be registered (:mod:`tailor.kinds`): checked when settings load."""
+    from tailor import kinds
+
+    kinds.get(kind)  # raises ValueError naming the known kinds
+    return kind
+
+
+def _all_kinds() -> list[str]:
+    from tailor import kinds
+
+    return list(kinds.kinds())
+
+
+ModelKind = Annotated[str, AfterValidator(_registered_kind)]
+"""The name of a registered model kind (``segmentation``, ``recommender``, ``churn``, ...)."""
 
 
 class _Section(BaseModel):
@@ -242,7 +260,7 @@ class TrackingSettings(_Section):
 class RegistrySettings(_Section):
     """Model registry: what `tailor models` shows, and how retrains share one store."""
 
-    key_metrics: dict[Literal["segmentation", "recommender", "churn"], list[str]] = Field(
+    key_metrics: dict[ModelKind, list[str]] = Field(
         default_factory=dict,
         description="per model kind, the run metrics shown by `tailor models`; absent: all",
     )
@@ -258,11 +276,11 @@ class PromotionSettings(_Section):
     """The champion/challenger gate: both configurations, fit before the challenger's holdout,
     are scored on it in the same run."""
 
-    margin: dict[Literal["segmentation", "recommender", "churn"], float] = Field(
+    margin: dict[ModelKind, float] = Field(
         default_factory=lambda: {"segmentation": 0.01, "recommender": 0.002, "churn": 0.002},
         description="the challenger must beat the champion's score by more than this",
     )
-    floors: dict[Literal["segmentation", "recommender", "churn"], dict[str, float]] = Field(
+    floors: dict[ModelKind, dict[str, float]] = Field(
         default_factory=lambda: {
             "segmentation": {"silhouette": 0.05, "smallest_cluster_share": 0.01},
             "recommender": {"holdout_precision_at_10": 0.01},
@@ -352,8 +370,8 @@ class ServingSettings(_Section):
 
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(8000, ge=1, le=65535)
-    models: list[Literal["segmentation", "recommender", "churn"]] = Field(
-        default_factory=lambda: ["segmentation", "recommender", "churn"], min_length=1,
+    models: list[ModelKind] = Field(
+        default_factory=_all_kinds, min_length=1,
         description="champions loaded; /ready waits for all of them",
     )
     reload_interval_s: float | None = Field(
@@ -387,8 +405,8 @@ class DeploymentSettings(_Section):
     paused: bool = Field(False, description="register the schedules paused (nothing runs)")
     data_dir: str = Field("out/sample/data", min_length=1, description="data set both flows read")
     out_dir: str = Field("out/retrain", min_length=1, description="train-models output")
-    retrain_models: list[Literal["segmentation", "recommender", "churn"]] = Field(
-        default_factory=lambda: ["segmentation", "recommender", "churn"], min_length=1
+    retrain_models: list[ModelKind] = Field(
+        default_factory=_all_kinds, min_length=1
     )
     score_out: str = Field(
         "out/scores/customer_scores.parquet", min_length=1,
@@ -416,15 +434,15 @@ class DeploymentSettings(_Section):
 
 
 class Settings(_Section):
-    data: DataSettings = DataSettings()
-    features: FeatureSettings = FeatureSettings()
-    generate: GenerateSettings = GenerateSettings()
-    segmentation: SegmentationSettings = SegmentationSettings()
-    recommender: RecommenderSettings = RecommenderSettings()
-    churn: ChurnSettings = ChurnSettings()
-    tracking: TrackingSettings = TrackingSettings()
-    promotion: PromotionSettings = PromotionSettings()
-    registry: RegistrySettings = RegistrySettings()
-    scoring: ScoringSettings = ScoringSettings()
-    deployments: DeploymentSettings = DeploymentSettings()
-    serving: ServingSettings = ServingSettings()
+    data: DataSettings = Field(default_factory=DataSettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    generate: GenerateSettings = Field(default_factory=GenerateSettings)
+    segmentation: SegmentationSettings = Field(default_factory=SegmentationSettings)
+    recommender: RecommenderSettings = Field(default_factory=RecommenderSettings)
+    churn: ChurnSettings = Field(default_factory=ChurnSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    deployments: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)

@@ -4,7 +4,7 @@ Reads as: repair what a killed retrain left (when none is running) -> load -> va
 (quarantine) -> features as of a date -> load champions -> score (segment, churn probability,
 top-k products, next best action) -> write scores atomically -> write the serving snapshot
 (features, customer attributes, manifest: a new directory, published in one atomic switch, see
-``tasks/snapshot.py``) -> summary artifact.
+``tailor/adapters/snapshot.py``) -> summary artifact.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from tailor import kinds
 from tailor.adapters.registry_lock import try_registry_lock
 from tailor.adapters.tracking import data_fingerprint, tracking_uri
 from tailor.configs import load_settings
 from tailor.flows.reporting import markdown_table
 from tailor.models.actions import ACTION_COLUMN, action_names
 from tailor.models.features import default_as_of
-from tailor.models.scoring import MODEL_KINDS
 from tailor.models.windows import check_scoring_date, fit_until
 from tailor.tasks.data import build_customer_features, load_raw, validate
 from tailor.tasks.reconcile import reconcile_store
@@ -85,7 +85,7 @@ def score_customers(
                 for kind, found in champions.items()}
     fitted = {kind: None if (until := fit_until(p)) is None else until.date().isoformat()
               for kind, p in predictors.items()}
-    missing = [kind for kind in MODEL_KINDS if versions.get(kind) is None]
+    missing = [kind for kind in kinds.kinds() if versions.get(kind) is None]
     if missing:
         logger.warning("scored without %s: no champion; those columns are empty",
                        ", ".join(missing))

@@ -20,8 +20,10 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tailor.adapters import registry, tracking
+from tailor import kinds
+from tailor.adapters import tracking
 from tailor.adapters.registry_lock import registry_lock
+from tailor.adapters.training import SkippedTraining, TrackedTraining
 from tailor.configs import load_settings
 from tailor.configs.schema import Settings
 from tailor.data.validate import ValidationResult
@@ -32,12 +34,7 @@ from tailor.tasks.data import load_raw, validate
 from tailor.tasks.gate import Decision, apply_decisions, evaluate_gate
 from tailor.tasks.reconcile import reconcile_store
 from tailor.tasks.retry import TRANSIENT_RETRIES
-from tailor.tasks.train_churn import train_churn_task
-from tailor.tasks.train_recommender import train_recommender_task
-from tailor.tasks.train_segmentation import train_segmentation_task
-from tailor.tasks.training import SkippedTraining, TrackedTraining
-
-MODELS = registry.MODEL_KINDS
+from tailor.tasks.training import train_model_task
 
 
 @task(name="fingerprint-data", cache_policy=NO_CACHE)
@@ -112,10 +109,11 @@ def train_models(
     """Validate ``data_dir``, train the chosen models as of a date (default: the data's end),
     and (``promote``) gate each challenger against its champion and move the aliases."""
     settings = load_settings(config_files or [], overrides or [])
-    chosen = list(models or MODELS)
-    unknown = sorted(set(chosen) - set(MODELS))
+    known = kinds.kinds()
+    chosen = list(models or known)
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+        raise ValueError(f"unknown model(s) {unknown}; choose from {list(known)}")
     run_dir = Path(out_dir) / "runs" / run_folder_name()
     with registry_lock(tracking.tracking_uri(settings.tracking), f"tailor train {run_dir.name}",
                        settings.registry.lock_wait_seconds):
@@ -140,12 +138,10 @@ def _train(settings: Settings, data_dir: str, run_dir: Path, chosen: list[str],
     fp = fingerprint(clean.transactions)
     stamp = f"{cutoff.date().isoformat()}-{fp[:8]}"
     parent = open_parent_run(settings, f"train-{stamp}", fp, result, cutoff, chosen)
-    tasks = {"segmentation": train_segmentation_task, "recommender": train_recommender_task,
-             "churn": train_churn_task}
     try:
-        futures = {kind: tasks[kind].submit(settings, clean, cutoff, f"{kind}-{stamp}", fp,
-                                            parent)
-                   for kind in MODELS if kind in chosen}
+        futures = {spec.kind: train_model_task.submit(spec.kind, settings, clean, cutoff,
+                                                      f"{spec.kind}-{stamp}", fp, parent)
+                   for spec in kinds.specs(chosen)}
         results = {kind: future.result() for kind, future in futures.items()}
         trained = {kind: res for kind, res in results.items()
                    if isinstance(res, TrackedTraining)}

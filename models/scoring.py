@@ -7,7 +7,8 @@ leaves its columns null; the action rules then see nulls, which never match a co
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,6 @@ import pandas as pd
 from tailor.configs.schema import ScoringSettings
 from tailor.models.actions import ACTION_COLUMN, next_best_action
 from tailor.models.features import BASE_COLUMNS, PROVENANCE_COLUMNS
-
-MODEL_KINDS = ("segmentation", "recommender", "churn")
-SCORE_COLUMNS = ("customer_id", "segment", "segment_name", "churn_probability",
-                 "recommendations", ACTION_COLUMN,
-                 *(f"{kind}_version" for kind in MODEL_KINDS))
 
 
 def _segments(model: Any, features: pd.DataFrame) -> pd.DataFrame:
@@ -90,40 +86,100 @@ def recommendations(model: Any, features: pd.DataFrame, customers: pd.DataFrame 
     return pd.Series(out, index=features.index, name="recommendations", dtype=object)
 
 
+@dataclass(frozen=True)
+class ScoreStep:
+    """The columns one model kind adds to the scored table.
+
+    ``score(model, frame, customers, settings)`` returns those columns indexed like ``frame``
+    (the features plus the columns of the steps before it); ``empty(index)`` is what a kind
+    with no champion leaves (nulls, which no action condition matches).
+    """
+
+    kind: str
+    columns: tuple[str, ...]
+    score: Callable[[Any, pd.DataFrame, pd.DataFrame | None, ScoringSettings], pd.DataFrame]
+    empty: Callable[[pd.Index], pd.DataFrame]
+
+
+def _segment_step(model: Any, frame: pd.DataFrame, customers: pd.DataFrame | None,
+                  settings: ScoringSettings) -> pd.DataFrame:
+    return _segments(model, frame)
+
+
+def _churn_step(model: Any, frame: pd.DataFrame, customers: pd.DataFrame | None,
+                settings: ScoringSettings) -> pd.DataFrame:
+    p = _churn(model, frame)
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("churn model answered probabilities outside [0, 1]")
+    return pd.DataFrame({"churn_probability": p}, index=frame.index)
+
+
+def _recommender_step(model: Any, frame: pd.DataFrame, customers: pd.DataFrame | None,
+                      settings: ScoringSettings) -> pd.DataFrame:
+    segments = frame["segment"] if "segment" in frame.columns else None
+    recs = recommendations(model, frame, customers, settings.k, segments)
+    return recs.to_frame()
+
+
+SEGMENTATION = ScoreStep("segmentation", ("segment", "segment_name"), _segment_step,
+                         lambda index: _segments(None, pd.DataFrame(index=index)))
+RECOMMENDER = ScoreStep(
+    "recommender", ("recommendations",), _recommender_step,
+    lambda index: pd.DataFrame({"recommendations": pd.Series([None] * len(index), dtype=object,
+                                                             index=index)}))
+CHURN = ScoreStep("churn", ("churn_probability",), _churn_step,
+                  lambda index: pd.DataFrame({"churn_probability": np.full(len(index), np.nan)},
+                                             index=index))
+BUILT_IN_STEPS = (SEGMENTATION, RECOMMENDER, CHURN)
+
+
+def score_columns(steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> tuple[str, ...]:
+    """The scored table's columns: id, each step's columns, the action, each version."""
+    return ("customer_id", *(c for step in steps for c in step.columns), ACTION_COLUMN,
+            *(f"{step.kind}_version" for step in steps))
+
+
+SCORE_COLUMNS = score_columns()
+
+
+def apply_steps(features: pd.DataFrame, models: Mapping[str, tuple[str, Any] | None],
+                settings: ScoringSettings, customers: pd.DataFrame | None = None,
+                steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> pd.DataFrame:
+    """``features`` with every step's columns and the next best action (the one code path of
+    batch scoring and the serving snapshot)."""
+    frame = features
+    for step in steps:
+        found = models.get(step.kind)
+        part = (step.empty(features.index) if found is None
+                else step.score(found[1], frame, customers, settings))
+        frame = frame.assign(**{c: part[c].to_numpy() if c != "segment" else part[c].array
+                                for c in step.columns})
+    frame[ACTION_COLUMN] = next_best_action(frame, settings)
+    return frame
+
+
 def score_customers(
     features: pd.DataFrame,
     models: Mapping[str, tuple[str, Any] | None],
     settings: ScoringSettings,
     customers: pd.DataFrame | None = None,
+    steps: Sequence[ScoreStep] = BUILT_IN_STEPS,
 ) -> pd.DataFrame:
     """One row per customer of ``features`` (indexed by customer_id), columns
-    :data:`SCORE_COLUMNS`. ``models`` maps each kind to ``(version, predictor)`` or None."""
-    def part(kind: str) -> tuple[str | None, Any]:
-        found = models.get(kind)
-        return (None, None) if found is None else (str(found[0]), found[1])
-
-    seg_version, seg_model = part("segmentation")
-    rec_version, rec_model = part("recommender")
-    churn_version, churn_model = part("churn")
-    segments = _segments(seg_model, features)
-    frame = features.assign(
-        segment=segments["segment"], segment_name=segments["segment_name"],
-        churn_probability=_churn(churn_model, features),
-    )
-    frame[ACTION_COLUMN] = next_best_action(frame, settings)
-    recs = recommendations(rec_model, features, customers, settings.k,
-                           segments["segment"] if seg_model is not None else None)
-    return pd.DataFrame({
-        "customer_id": features.index.to_numpy(dtype=object),
-        "segment": segments["segment"].array,
-        "segment_name": segments["segment_name"].to_numpy(),
-        "churn_probability": frame["churn_probability"].to_numpy(),
-        "recommendations": recs.to_numpy(),
-        ACTION_COLUMN: frame[ACTION_COLUMN].to_numpy(),
-        "segmentation_version": pd.Series([seg_version] * len(features), dtype=object).to_numpy(),
-        "recommender_version": pd.Series([rec_version] * len(features), dtype=object).to_numpy(),
-        "churn_version": pd.Series([churn_version] * len(features), dtype=object).to_numpy(),
-    }, columns=list(SCORE_COLUMNS))
+    :func:`score_columns` of ``steps``. ``models`` maps each kind to ``(version, predictor)``
+    or None."""
+    frame = apply_steps(features, models, settings, customers, steps)
+    out = {"customer_id": features.index.to_numpy(dtype=object)}
+    for step in steps:
+        for column in step.columns:
+            out[column] = frame[column].array if column == "segment" else frame[column].to_numpy()
+    out[ACTION_COLUMN] = frame[ACTION_COLUMN].to_numpy()
+    for step in steps:
+        found = models.get(step.kind)
+        version = None if found is None else str(found[0])
+        out[f"{step.kind}_version"] = pd.Series([version] * len(features), dtype=object).to_numpy()
+    return pd.DataFrame(out, columns=list(score_columns(steps)))
 
 
-__all__ = ["SCORE_COLUMNS", "cold_attributes", "recommendations", "score_customers"]
+__all__ = ["BUILT_IN_STEPS", "SCORE_COLUMNS", "ScoreStep", "apply_steps", "cold_attributes",
+           "recommendations", "score_columns", "score_customers"]

@@ -29,18 +29,16 @@ from mlflow import MlflowClient
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tailor import kinds
 from tailor.adapters import promotion_intent, registry, tracking
 from tailor.adapters.faults import fault_point
 from tailor.adapters.pyfunc import load_predictor
 from tailor.adapters.registry import CHALLENGER, CHAMPION
+from tailor.adapters.training import TrackedTraining
 from tailor.configs.schema import PromotionSettings, Settings
 from tailor.data.dataset import Dataset
 from tailor.models import holdout
-from tailor.models.churn_data import cutoff_frame
-from tailor.models.features import customer_features, history
 from tailor.models.windows import HOLDOUT_PREFIX, Windows, fit_until
-from tailor.tasks import train_churn, train_recommender, train_segmentation
-from tailor.tasks.training import TrackedTraining
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +60,13 @@ class Decision:
 
 def gate_metric(kind: str, settings: Settings) -> str:
     """The holdout metric the gate compares (the challenger logs it under the same name)."""
-    return HOLDOUT_PREFIX + {"segmentation": train_segmentation.OBJECTIVE,
-                             "recommender": f"precision_at_{settings.recommender.k}",
-                             "churn": "roc_auc"}[kind]
+    return HOLDOUT_PREFIX + kinds.get(kind).gate_metric(settings)
 
 
 def refit_before_holdout(kind: str, predictor: Any, clean: Dataset, windows: Windows,
                          settings: Settings) -> Any:
     """The predictor's configuration fit on the history before ``windows.holdout_start``."""
-    params = dict(predictor.params)
-    if kind == "recommender":
-        return train_recommender.refit_twin(settings, clean, windows, params)
-    if kind == "churn":
-        data = train_churn.churn_data(settings, clean, windows)
-        return train_churn.refit_twin(settings, data, params, predictor.threshold,
-                                      getattr(predictor, "model_weight", 1.0))
-    return train_segmentation.refit_twin(settings, clean, windows, params)
+    return kinds.get(kind).refit_twin(settings, clean, windows, predictor)
 
 
 def unseen_twin(kind: str, predictor: Any, clean: Dataset, windows: Windows,
@@ -94,23 +83,12 @@ def unseen_twin(kind: str, predictor: Any, clean: Dataset, windows: Windows,
 def holdout_scores(kind: str, twins: Mapping[str, Any], clean: Dataset, windows: Windows,
                    settings: Settings) -> dict[str, float]:
     """Score each twin on ``[holdout_start, as_of)`` (same customers, same window)."""
-    start, days = windows.holdout_start, windows.holdout_days
-    tx = history(clean.transactions, windows.as_of)
-    customers, products = clean.customers, clean.products
-    if kind == "recommender":
-        scores, _ = holdout.recommender_precision(twins, tx, start, days,
-                                                  settings.recommender.k)
-        return scores
-    if kind == "churn":
-        frame = cutoff_frame(tx, start, days, settings.features, settings.churn, customers,
-                             products, allow_partial=True)
-        return holdout.churn_roc_auc(twins, frame, settings.churn)
-    features = customer_features(tx, windows.as_of, settings.features, customers, products)
-    return holdout.segmentation_score(twins, features, settings.segmentation)
+    return kinds.get(kind).holdout_scores(twins, clean, windows, settings)
 
 
 def decide(kind: str, metric: str, challenger: TrackedTraining, scores: Mapping[str, float],
-           champion_version: str | None, promotion: PromotionSettings) -> Decision:
+           champion_version: str | None, promotion: PromotionSettings,
+           higher_is_better: bool = True) -> Decision:
     """Promote when guardrails pass and the challenger beats the champion by the margin."""
     ours = scores.get(CHALLENGER, float("nan"))
     theirs = scores.get(CHAMPION) if champion_version else None
@@ -135,7 +113,8 @@ def decide(kind: str, metric: str, challenger: TrackedTraining, scores: Mapping[
                         reason=f"champion v{champion_version}'s configuration cannot be refit "
                                f"and scored on the holdout")
     margin = promotion.margin.get(kind, 0.0)
-    if ours > theirs + margin:
+    gain = ours - theirs if higher_is_better else theirs - ours
+    if gain > margin:
         return Decision(**common, promote=True,
                         reason=f"{metric} {ours:.4f} beats champion {theirs:.4f} by more than "
                                f"{margin}")
@@ -171,7 +150,7 @@ def evaluate_gate(kind: str, challenger: TrackedTraining, clean: Dataset,
             twins[CHAMPION] = champion
     scores = holdout_scores(kind, twins, clean, windows, settings)
     decision = decide(kind, gate_metric(kind, settings), challenger, scores, champion_version,
-                      settings.promotion)
+                      settings.promotion, kinds.get(kind).higher_is_better)
     _record(client, challenger.run_id, decision)
     return decision
 

@@ -209,7 +209,7 @@ def _ungated(client: MlflowClient, names: Iterable[str], stale_hours: float,
 
 
 def _registered(client: MlflowClient) -> list[str]:
-    wanted = {registry.registered_name(k) for k in registry.MODEL_KINDS}
+    wanted = {registry.registered_name(k) for k in registry.model_kinds()}
     return sorted(m.name for m in client.search_registered_models() if m.name in wanted)
 
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tailor import kinds
 from tailor.adapters import snapshot
 from tailor.adapters.champions import Champion, load_champions
 from tailor.adapters.tracking import client_for
@@ -190,8 +191,9 @@ def load_champions_task(tracking: TrackingSettings) -> dict[str, Champion | None
 @task(name="score-customers", cache_policy=NO_CACHE)
 def score_task(features: pd.DataFrame, champions: dict[str, Champion | None],
                settings: ScoringSettings, customers: pd.DataFrame | None) -> pd.DataFrame:
-    """Segment, churn probability, top-k and next best action for every customer."""
-    return score_customers(features, champions, settings, customers)
+    """Every registered kind's columns and the next best action for every customer."""
+    steps = [spec.score_step for spec in kinds.specs()]
+    return score_customers(features, champions, settings, customers, steps)
 
 
 @task(name="write-scores", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)

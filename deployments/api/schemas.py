@@ -8,11 +8,11 @@ error (422: ``loc`` names the offending field, ``input`` is at most a short exce
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ModelKind = Literal["segmentation", "recommender", "churn"]
+ModelKind = Annotated[str, Field(description="a registered model kind, e.g. churn")]
 #: a cold customer's attribute value (JSON scalars; null = unknown)
 AttributeValue = str | int | float | bool | None
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tailor import kinds
 from tailor.adapters.snapshot import (
     CURRENT_FILE,
     CUSTOMERS_FILE,
@@ -43,7 +44,7 @@ from tailor.adapters.snapshot import (
     read_pointer,
     require_published,
 )
-from tailor.configs.schema import Settings
+from tailor.configs.schema import ScoringSettings, Settings
 
 log = logging.getLogger("tailor.serving")
 
@@ -194,38 +195,26 @@ def load_snapshot(directory: Path) -> Snapshot:
 # --- checking a model against the snapshot ------------------------------------------------------
 
 def _check_type(kind: str, predictor: Any) -> None:
-    from tailor.models.churn import ChurnModel
-    from tailor.models.recommender_model import RecommenderModel
-    from tailor.models.segmentation import SegmentationModel
-
-    expected = {"segmentation": SegmentationModel, "recommender": RecommenderModel,
-                "churn": ChurnModel}[kind]
+    expected = kinds.get(kind).predictor_type
     if not isinstance(predictor, expected):
         raise TypeError(f"the {kind} artifact holds a {type(predictor).__name__}, "
                         f"not a {expected.__name__}")
 
 
-def derive(kind: str, predictor: Any, snapshot: Snapshot | None) -> pd.DataFrame | None:
+def derive(kind: str, predictor: Any, snapshot: Snapshot | None,
+           scoring: ScoringSettings) -> pd.DataFrame | None:
     """What the service precomputes from one model and the snapshot; raising rejects the model.
 
-    Segmentation and churn score every snapshot customer once, so the per-customer endpoints
-    are lookups. The recommender answers one known and one cold customer as a smoke test (it is
-    scored per request from its precomputed representations).
+    A kind scored once per snapshot (segmentation, churn) gets its batch-scoring columns
+    (:class:`~tailor.models.scoring.ScoreStep`) for every snapshot customer, so its endpoints
+    are lookups; a kind answered per request (the recommender) runs its smoke test instead.
     """
     _check_type(kind, predictor)
-    if kind == "recommender":
-        if len(predictor.user_ids):
-            predictor.recommend(predictor.user_ids[:1], k=1)
-        predictor.recommend_cold(pd.DataFrame({"customer_id": ["smoke-test"]}), k=1)
+    spec = kinds.get(kind)
+    spec.serve_check(predictor)
+    if spec.per_request or snapshot is None:
         return None
-    if snapshot is None:
-        return None
-    table = predictor.predict(snapshot.features)
-    if kind == "churn":
-        p = table["churn_probability"].to_numpy(dtype=np.float64)
-        if not np.all((p >= 0) & (p <= 1)):
-            raise ValueError("churn model answered probabilities outside [0, 1]")
-    return table
+    return spec.score_step.score(predictor, snapshot.features, None, scoring)
 
 
 def compute_actions(settings: Settings, snapshot: Snapshot | None, segments: pd.DataFrame | None,
@@ -347,7 +336,8 @@ class ServingRuntime:
         if stamp is not None and stamp != seen and (force or stamp != self._failed_stamp):
             try:
                 candidate = load_snapshot(self.snapshot_dir)
-                fresh = {k: derive(k, m.predictor, candidate) for k, m in models.items()}
+                fresh = {k: derive(k, m.predictor, candidate, self.settings.scoring)
+                         for k, m in models.items()}
             except Exception as exc:  # noqa: BLE001 - any failure keeps the old snapshot
                 self._failed_stamp = stamp
                 fail("snapshot", None, exc)
@@ -382,7 +372,7 @@ class ServingRuntime:
                 continue  # failed before: only an explicit reload tries again
             try:
                 predictor = self.load_predictor(kind, version)
-                table = derive(kind, predictor, snapshot)
+                table = derive(kind, predictor, snapshot, self.settings.scoring)
             except Exception as exc:  # noqa: BLE001 - a broken version never replaces a good one
                 fail(kind, version, exc)
                 continue

@@ -20,9 +20,9 @@ from mlflow import MlflowClient
 from tailor.adapters.pyfunc import load_predictor
 from tailor.adapters.registry import (
     CHAMPION,
-    MODEL_KINDS,
     RegistryError,
     alias_version,
+    model_kinds,
     registered_name,
 )
 
@@ -77,10 +77,11 @@ def load_champion(client: MlflowClient, kind: str, alias: str = CHAMPION) -> Cha
     return Champion(version, load_version(client, kind, version))
 
 
-def load_champions(client: MlflowClient, kinds: Iterable[str] = MODEL_KINDS,
+def load_champions(client: MlflowClient, kinds: Iterable[str] | None = None,
                    alias: str = CHAMPION) -> dict[str, Champion | None]:
-    """:func:`load_champion` for each kind."""
-    return {kind: load_champion(client, kind, alias) for kind in kinds}
+    """:func:`load_champion` for each kind (default: every registered kind)."""
+    return {kind: load_champion(client, kind, alias)
+            for kind in (model_kinds() if kinds is None else kinds)}
 
 
 def clear_cache() -> None:

@@ -54,7 +54,13 @@ from tailor.adapters import tracking
 from tailor.adapters.owner import owner_tags
 from tailor.configs.schema import TrackingSettings
 
-MODEL_KINDS = ("segmentation", "recommender", "churn")
+
+def model_kinds() -> tuple[str, ...]:
+    """The registered model kinds (:mod:`tailor.kinds`), imported when first asked for."""
+    from tailor import kinds
+
+    return kinds.kinds()
+
 NAME_PREFIX = "tailor-"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -107,14 +113,15 @@ class AliasMove:
 
 def registered_name(kind: str) -> str:
     """``"churn"`` -> ``"tailor-churn"``; unknown kinds are an error naming the known ones."""
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"unknown model kind {kind!r}: expected one of {', '.join(MODEL_KINDS)}")
+    known = model_kinds()
+    if kind not in known:
+        raise ValueError(f"unknown model kind {kind!r}: expected one of {', '.join(known)}")
     return f"{NAME_PREFIX}{kind}"
 
 
 def _name(name: str) -> str:
     """Accept a registered name or a bare kind (``churn``) wherever a model name is asked for."""
-    return registered_name(name) if name in MODEL_KINDS else name
+    return registered_name(name) if name in model_kinds() else name
 
 
 def model_uri(name: str, alias: str = CHAMPION) -> str:
@@ -505,7 +512,7 @@ def describe_models(client: MlflowClient, names: Sequence[str] | None = None,
         f"{alias}_{part}" for alias in (CHAMPION, CHALLENGER)
         for part in ("version", "since", "run_id", "metrics")]
     rows = []
-    for raw in names or [registered_name(k) for k in MODEL_KINDS]:
+    for raw in names or [registered_name(k) for k in model_kinds()]:
         name = _name(raw)
         kind = name.removeprefix(NAME_PREFIX)
         keep = key_metrics.get(kind, key_metrics.get(name))

@@ -103,7 +103,7 @@ def config_hash(settings: Settings, sections: tuple[str, ...] | None = None) -> 
     """Hash of the settings (or of some sections): what a run or a study depends on."""
     dump = settings.model_dump(mode="json")
     if sections is not None:
-        dump = {name: dump[name] for name in sections}
+        dump = {name: dump.get(name) for name in sections}  # a kind may have no section
     payload = json.dumps(dump, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

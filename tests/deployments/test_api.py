@@ -31,19 +31,18 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from mlflow import MlflowClient
 
+from tailor import kinds
 from tailor.adapters import registry
 from tailor.adapters.pyfunc import PREDICTOR_ARTIFACT, log_predictor
 from tailor.adapters.snapshot import FEATURES_FILE, stage
 from tailor.adapters.tracking import client_for, ensure_experiment
+from tailor.adapters.training import train_model
 from tailor.configs import Settings, load_settings
 from tailor.data.generate import generate
 from tailor.deployments.api.app import create_app
 from tailor.deployments.api.state import ServingRuntime
 from tailor.models.features import customer_features, default_as_of
 from tailor.tasks.scoring import write_snapshot
-from tailor.tasks.train_churn import train_churn
-from tailor.tasks.train_recommender import train_recommender
-from tailor.tasks.train_segmentation import train_segmentation
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -88,9 +87,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     # trained a few weeks before the snapshot (weekly retrain, daily scoring): customers who
     # first bought since then are in the snapshot but new to the recommender (cold start)
     trained_as_of = as_of - pd.Timedelta(days=21)
-    for result in (train_segmentation(settings, data, trained_as_of, "seg", "fp"),
-                   train_recommender(settings, data, trained_as_of, "rec", "fp"),
-                   train_churn(settings, data, trained_as_of, "churn", "fp")):
+    for result in (train_model(kinds.get(kind), settings, data, trained_as_of, kind[:5], "fp")
+                   for kind in ("segmentation", "recommender", "churn")):
         registry.promote(client, result.kind, result.version, actor="test", reason="setup")
     write_snapshot(root / "snapshot", features, data.customers,
                    {"as_of": as_of.date().isoformat(), "customers": len(features)})
@@ -147,7 +145,7 @@ def test_health_ready_and_models(api: TestClient, world: World) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True and body["missing"] == []
-    assert body["models"] == {k: champion(world, k) for k in registry.MODEL_KINDS}
+    assert body["models"] == {k: champion(world, k) for k in registry.model_kinds()}
     report = api.get("/models").json()
     assert {m["kind"]: m["version"] for m in report["models"]} == body["models"]
     assert all(m["loaded_at"] and m["last_error"] is None for m in report["models"])
@@ -217,7 +215,7 @@ def test_segment_churn_and_next_best_action(api: TestClient, world: World) -> No
     # the action is the one batch scoring gives the same customer
     from tailor.models.scoring import score_customers
 
-    models = {k: (champion(world, k), served(api, k)) for k in registry.MODEL_KINDS}
+    models = {k: (champion(world, k), served(api, k)) for k in registry.model_kinds()}
     batch = score_customers(world.features, models, world.settings.scoring, world.customers)
     batch = batch.set_index("customer_id")
     for customer in world.features.index[:25]:

@@ -42,7 +42,7 @@ def _train(world: dict, *extra: str, models: list[str] | None = None) -> dict:
 def _aliases(client: MlflowClient) -> dict[str, tuple[str | None, str | None]]:
     return {kind: (registry.alias_version(client, f"tailor-{kind}", "champion"),
                    registry.alias_version(client, f"tailor-{kind}", "challenger"))
-            for kind in registry.MODEL_KINDS}
+            for kind in registry.model_kinds()}
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -52,7 +52,7 @@ def test_successive_retrains_gate_failures_and_rollback(world: dict) -> None:
     # 1. First run: every model passes its guardrails and becomes champion.
     first = _train(world)
     assert all(row["promoted"] for row in first["models"]), first["models"]
-    assert _aliases(client) == {k: ("1", "1") for k in registry.MODEL_KINDS}
+    assert _aliases(client) == {k: ("1", "1") for k in registry.model_kinds()}
     tags = client.get_model_version("tailor-churn", "1").tags
     assert tags["tailor.gate.promote"] == "True"
     assert "first version" in tags["tailor.gate.reason"]
@@ -65,7 +65,7 @@ def test_successive_retrains_gate_failures_and_rollback(world: dict) -> None:
         assert row["champion_version"] == "1" and row["version"] == "2"
         assert row["champion"] == pytest.approx(row["challenger"])
         assert not row["promoted"], row
-    assert _aliases(client) == {k: ("1", "2") for k in registry.MODEL_KINDS}
+    assert _aliases(client) == {k: ("1", "2") for k in registry.model_kinds()}
 
     # 3. A deliberately worse recommender (popularity dominates the blend) is not promoted.
     worse = _train(world, "recommender.blend_lightfm_weights=[0.0]",

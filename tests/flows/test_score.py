@@ -45,9 +45,8 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Generated data, all three models trained with a tiny budget and promoted (version 1)."""
-    from tailor.tasks.train_churn import train_churn
-    from tailor.tasks.train_recommender import train_recommender
-    from tailor.tasks.train_segmentation import train_segmentation
+    from tailor import kinds
+    from tailor.adapters.training import train_model
 
     root = tmp_path_factory.mktemp("score")
     overrides = [
@@ -65,9 +64,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     as_of = default_as_of(clean.transactions)
     features = customer_features(clean.transactions, as_of, settings.features,
                                  clean.customers, clean.products)
-    train_segmentation(settings, clean, as_of, "seg", "fp")
-    train_recommender(settings, clean, as_of, "rec", "fp")
-    train_churn(settings, clean, as_of, "churn", "fp")
+    train_model(kinds.get("segmentation"), settings, clean, as_of, "seg", "fp")
+    train_model(kinds.get("recommender"), settings, clean, as_of, "rec", "fp")
+    train_model(kinds.get("churn"), settings, clean, as_of, "churn", "fp")
     client = client_for(settings.tracking)
     for kind in ("segmentation", "recommender", "churn"):
         # trained without the gate: record a decision, as a gated retrain does, so the score

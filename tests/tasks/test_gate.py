@@ -15,11 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tailor import kinds
 from tailor.adapters import promotion_intent, registry
 from tailor.adapters.pyfunc import load_predictor
 from tailor.adapters.tracking import client_for
+from tailor.adapters.training import TrackedTraining, train_model
 from tailor.configs import load_settings
 from tailor.data.generate import GeneratedData
+from tailor.kinds.churn import churn_data
 from tailor.models import holdout
 from tailor.models.churn import evaluate
 from tailor.models.features import default_as_of, history
@@ -30,16 +33,14 @@ from tailor.tasks.gate import (
     refit_before_holdout,
     still_current,
 )
-from tailor.tasks.train_churn import churn_data, train_churn
-from tailor.tasks.train_recommender import train_recommender
-from tailor.tasks.training import TrackedTraining
 
 from .conftest import RegistryStore, tracked_settings
 
 DAY = pd.Timedelta(days=1)
 TINY = ["recommender.n_trials=2", "recommender.max_epochs=3", "recommender.max_eval_users=200",
         "churn.n_trials=2", "churn.families=[logistic]", "churn.importance_repeats=1"]
-TRAIN = {"recommender": train_recommender, "churn": train_churn}
+TRAIN = {kind: lambda *args, kind=kind: train_model(kinds.get(kind), *args)
+         for kind in ("recommender", "churn")}
 
 
 def _leaky_score(kind: str, model: object, challenger: TrackedTraining, clean, settings
@@ -89,7 +90,7 @@ def test_a_challenger_twin_that_has_seen_the_holdout_is_refit(
     settings = tracked_settings(tmp_path, *TINY)
     clean = small_retailer.dataset
     end = default_as_of(clean.transactions)
-    trained = train_recommender(settings, clean, end, "run", "fp")
+    trained = train_model(kinds.get("recommender"), settings, clean, end, "run", "fp")
     served = load_predictor(client_for(settings.tracking), "tailor-recommender",
                             trained.version)
     # the served model in the twin's place: it has seen the whole holdout

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
+from tailor import kinds
 from tailor.adapters.tracking import client_for, tracking_uri
+from tailor.adapters.training import train_model
 from tailor.data.generate import GeneratedData
 from tailor.models.features import default_as_of
-from tailor.tasks.train_churn import train_churn
 
 from .conftest import predict_in_fresh_process, tracked_settings
 
@@ -21,7 +22,7 @@ def test_tracked_churn_run(store: Path, tmp_path: Path, small_retailer: Generate
     settings = tracked_settings(store, "churn.n_trials=3")
     clean = small_retailer.dataset
     as_of = default_as_of(clean.transactions)
-    result = train_churn(settings, clean, as_of, "churn-test", "fp2")
+    result = train_model(kinds.get("churn"), settings, clean, as_of, "churn-test", "fp2")
     client: MlflowClient = client_for(settings.tracking)
     run = client.get_run(result.run_id)
     metrics = run.data.metrics

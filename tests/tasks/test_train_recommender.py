@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
+from tailor import kinds
 from tailor.adapters.pyfunc import load_predictor
 from tailor.adapters.tracking import client_for, tracking_uri
+from tailor.adapters.training import train_model
 from tailor.data.generate import GeneratedData
 from tailor.models.features import default_as_of
-from tailor.tasks.train_recommender import train_recommender
 
 from .conftest import predict_in_fresh_process, tracked_settings
 
@@ -23,7 +24,7 @@ def test_tracked_recommender_run(store: Path, tmp_path: Path,
                                 "recommender.max_eval_users=300")
     clean = small_retailer.dataset
     as_of = default_as_of(clean.transactions)
-    result = train_recommender(settings, clean, as_of, "rec-test", "fp1")
+    result = train_model(kinds.get("recommender"), settings, clean, as_of, "rec-test", "fp1")
     client: MlflowClient = client_for(settings.tracking)
     run = client.get_run(result.run_id)
     metrics = run.data.metrics

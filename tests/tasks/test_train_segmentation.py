@@ -7,11 +7,12 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
+from tailor import kinds
 from tailor.adapters.registry import model_uri
 from tailor.adapters.tracking import client_for, tracking_uri
+from tailor.adapters.training import train_model
 from tailor.data.generate import GeneratedData
 from tailor.models.features import default_as_of
-from tailor.tasks.train_segmentation import train_segmentation
 
 from .conftest import predict_in_fresh_process, tracked_settings
 
@@ -24,7 +25,8 @@ def test_tracked_segmentation_run(store: Path, tmp_path: Path, small_features: p
     truth = small_retailer.truth["customers"].set_index("customer_id")["segment"]
     clean = small_retailer.dataset
     as_of = default_as_of(clean.transactions)
-    result = train_segmentation(settings, clean, as_of, "seg-test", "fp0", truth=truth)
+    result = train_model(kinds.get("segmentation"),
+                         settings, clean, as_of, "seg-test", "fp0", truth=truth)
     client: MlflowClient = client_for(settings.tracking)
 
     run = client.get_run(result.run_id)
@@ -57,7 +59,8 @@ def test_tracked_segmentation_run(store: Path, tmp_path: Path, small_features: p
     assert fresh["segment_name"].str.len().min() > 0
 
     # Same study name: the re-run resumes (no trials owed), same data gives the same metrics.
-    again = train_segmentation(settings, clean, as_of, "seg-test", "fp0", truth=truth)
+    again = train_model(kinds.get("segmentation"),
+                         settings, clean, as_of, "seg-test", "fp0", truth=truth)
     children_again = client.search_runs([result.experiment_id],
                                         f"tags.mlflow.parentRunId = '{again.run_id}'")
     assert children_again == []

@@ -1,22 +1,25 @@
-"""Train the recommender: tune on the history before the holdout, judge the twin, fit the served.
+"""The hybrid recommender as a model kind: tune on the history before the holdout, judge the
+twin, fit the served model.
 
-Windows (:mod:`tailor.models.windows`), for a scoring date ``as_of``: Optuna tunes LightFM and the
-blend inside the history before the holdout start S; the twin (those parameters, fit before S)
-is judged on ``[S, as_of)`` beside the popularity and repeat baselines (``holdout_*`` metrics);
-the served version, registered here, is the same configuration fit on all history before
-``as_of``, so its repeat, popularity and known-customer signals include the last H days.
+Windows (:mod:`tailor.models.windows`), for a scoring date ``as_of``: Optuna tunes LightFM and
+the blend inside the history before the holdout start S; the twin (those parameters, fit before
+S) is judged on ``[S, as_of)`` beside the popularity and repeat baselines (``holdout_*``
+metrics); the served version is the same configuration fit on all history before ``as_of``, so
+its repeat, popularity and known-customer signals include the last H days.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import optuna
 import pandas as pd
 
-from tailor.adapters.tracking import remaining_trials
 from tailor.configs.schema import Settings
 from tailor.data.dataset import Dataset
+from tailor.kinds.spec import ModelSpec, TrainedModel, remaining_trials
+from tailor.models import holdout, scoring
 from tailor.models.features import history
 from tailor.models.recommender import (
     choose_ranker,
@@ -26,13 +29,13 @@ from tailor.models.recommender import (
     tune,
     validation_days,
 )
+from tailor.models.recommender_model import RecommenderModel
 from tailor.models.recommender_plots import (
     plot_precision_curve,
     plot_tuning_history,
     precision_curve,
 )
 from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
-from tailor.tasks.training import TrackedTraining, TrainedModel, track_training, training_task
 
 
 def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.DataFrame:
@@ -53,8 +56,8 @@ def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.Da
     return example
 
 
-def refit_twin(settings: Settings, clean: Dataset, windows: Windows, params: dict,
-               segments: pd.Series | None = None):
+def fit_twin(settings: Settings, clean: Dataset, windows: Windows, params: dict,
+             segments: pd.Series | None = None):
     """A configuration fit on the history before the holdout (what the gate compares)."""
     return fit_recommender(history(clean.transactions, windows.holdout_start),
                            windows.holdout_start, settings.features, settings.recommender,
@@ -80,7 +83,7 @@ def fit_recommender_run(
                   days=days)
     params["ranker"], ranker_check = choose_ranker(
         history(tx, start), start, days, feats, cfg, params, customers, products)
-    twin = refit_twin(settings, clean, windows, params, segments)
+    twin = fit_twin(settings, clean, windows, params, segments)
     holdout = evaluate(twin, tx, windows.holdout_days, customers)
     curve = precision_curve(twin, tx, windows.holdout_days, [1, 3, 5, 10, 20])
     served = fit_recommender(tx, as_of, feats, cfg, params, customers, products, segments)
@@ -107,22 +110,38 @@ def fit_recommender_run(
     )
 
 
-def train_recommender(
-    settings: Settings,
-    clean: Dataset,
-    as_of: pd.Timestamp,
-    run_name: str,
-    fingerprint: str,
-    parent_run_id: str | None = None,
-    segments: pd.Series | None = None,
-) -> TrackedTraining:
-    """One tracked training of the hybrid recommender with popularity and repeat baselines."""
-    windows = plan(clean.transactions, as_of, settings.features, settings.recommender)
-    return track_training(
-        settings, "recommender", run_name, fingerprint, settings.recommender.seed,
-        lambda study, callbacks: fit_recommender_run(settings, clean, windows, study, callbacks,
-                                                     segments),
-        parent_run_id=parent_run_id)
+def refit_twin(settings: Settings, clean: Dataset, windows: Windows, predictor: Any):
+    """A registered version's configuration fit before the holdout (what the gate compares)."""
+    return fit_twin(settings, clean, windows, dict(predictor.params))
 
 
-train_recommender_task = training_task("recommender", train_recommender)
+def holdout_scores(twins: Mapping[str, Any], clean: Dataset, windows: Windows,
+                   settings: Settings) -> dict[str, float]:
+    """precision@k of each twin on ``[holdout_start, as_of)``, customers every twin knows."""
+    tx = history(clean.transactions, windows.as_of)
+    scores, _ = holdout.recommender_precision(twins, tx, windows.holdout_start,
+                                              windows.holdout_days, settings.recommender.k)
+    return scores
+
+
+def smoke_test(predictor: RecommenderModel) -> None:
+    """Answer one known and one cold customer before serving a version."""
+    if len(predictor.user_ids):
+        predictor.recommend(predictor.user_ids[:1], k=1)
+    predictor.recommend_cold(pd.DataFrame({"customer_id": ["smoke-test"]}), k=1)
+
+
+SPEC = ModelSpec(
+    kind="recommender",
+    predictor_type=RecommenderModel,
+    plan=lambda settings, clean, as_of: plan(clean.transactions, as_of, settings.features,
+                                             settings.recommender),
+    fit=fit_recommender_run,
+    refit_twin=refit_twin,
+    holdout_scores=holdout_scores,
+    gate_metric=lambda settings: f"precision_at_{settings.recommender.k}",
+    score_step=scoring.RECOMMENDER,
+    seed=lambda settings: settings.recommender.seed,
+    per_request=True,
+    serve_check=smoke_test,
+)

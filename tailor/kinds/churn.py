@@ -1,25 +1,26 @@
-"""Train the churn / purchase-probability model: tune, judge the twin, fit the served model.
+"""Churn / purchase probability as a model kind: tune, judge the twin, fit the served model.
 
-Windows (:mod:`windows`, :mod:`churn_data`), for a scoring date ``as_of`` and
-horizon H: Optuna tunes inside the history before the holdout start S (out of time when it
-allows, customer-grouped folds otherwise); the twin (labelled cutoffs up to S - H) is judged
-on the customers active before S with labels from ``[S, as_of)`` beside the recency baseline
-(``holdout_*`` metrics); the served version, registered here, is trained on cutoffs up to
+Windows (:mod:`tailor.models.windows`, :mod:`tailor.models.churn_data`), for a scoring date
+``as_of`` and horizon H: Optuna tunes inside the history before the holdout start S (out of
+time when it allows, customer-grouped folds otherwise); the twin (labelled cutoffs up to
+S - H) is judged on the customers active before S with labels from ``[S, as_of)`` beside the
+recency baseline (``holdout_*`` metrics); the served version is trained on cutoffs up to
 ``as_of - H`` and applied to features at the scoring date.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import optuna
-import pandas as pd
 
-from tailor.adapters.tracking import remaining_trials
 from tailor.configs.schema import Settings
 from tailor.data.dataset import Dataset
-from tailor.models import btyd
+from tailor.kinds.spec import ModelSpec, TrainedModel, remaining_trials
+from tailor.models import btyd, holdout, scoring
 from tailor.models.churn import (
+    ChurnModel,
     evaluate,
     fit_churn_model,
     fit_twin_and_served,
@@ -29,10 +30,15 @@ from tailor.models.churn import (
     tune,
     with_btyd,
 )
-from tailor.models.churn_data import ChurnData, plan_windows_for_churn, prepare_churn_data
+from tailor.models.churn_data import (
+    ChurnData,
+    cutoff_frame,
+    plan_windows_for_churn,
+    prepare_churn_data,
+)
 from tailor.models.churn_plots import importance_figure, reliability_figure, reliability_table
+from tailor.models.features import history
 from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
-from tailor.tasks.training import TrackedTraining, TrainedModel, track_training, training_task
 
 
 def churn_data(settings: Settings, clean: Dataset, windows: Windows) -> ChurnData:
@@ -40,8 +46,8 @@ def churn_data(settings: Settings, clean: Dataset, windows: Windows) -> ChurnDat
                               clean.customers, clean.products)
 
 
-def refit_twin(settings: Settings, data: ChurnData, params: dict, threshold: float,
-               model_weight: float = 1.0):
+def fit_twin(settings: Settings, data: ChurnData, params: dict, threshold: float,
+             model_weight: float = 1.0):
     """A configuration fit on the twin's cutoffs (what the gate compares)."""
     model = fit_churn_model(params, data.twin, settings.churn, threshold=threshold,
                             as_of=data.windows.holdout_start)
@@ -110,22 +116,39 @@ def fit_churn_run(
     )
 
 
-def train_churn(
-    settings: Settings,
-    clean: Dataset,
-    as_of: pd.Timestamp,
-    run_name: str,
-    fingerprint: str,
-    parent_run_id: str | None = None,
-) -> TrackedTraining:
-    """One tracked training of the churn model with the recency baseline on the same holdout."""
-    windows = plan_windows_for_churn(clean.transactions, as_of, settings.features,
-                                     settings.churn)
-    data = churn_data(settings, clean, windows)  # data problems surface before the run opens
-    return track_training(
-        settings, "churn", run_name, fingerprint, settings.churn.seed,
-        lambda study, callbacks: fit_churn_run(settings, data, study, callbacks),
-        study_direction="minimize", parent_run_id=parent_run_id)
+def fit_run(settings: Settings, clean: Dataset, windows: Windows, study: optuna.Study,
+            callbacks: Sequence[Callable[..., None]] = (),
+            prepared: ChurnData | None = None) -> TrainedModel:
+    data = prepared if prepared is not None else churn_data(settings, clean, windows)
+    return fit_churn_run(settings, data, study, callbacks)
 
 
-train_churn_task = training_task("churn", train_churn)
+def refit_twin(settings: Settings, clean: Dataset, windows: Windows, predictor: Any):
+    """A registered version's configuration fit on the twin's cutoffs."""
+    return fit_twin(settings, churn_data(settings, clean, windows), dict(predictor.params),
+                    predictor.threshold, getattr(predictor, "model_weight", 1.0))
+
+
+def holdout_scores(twins: Mapping[str, Any], clean: Dataset, windows: Windows,
+                   settings: Settings) -> dict[str, float]:
+    """ROC-AUC of each twin on the customers active before the holdout, labelled by it."""
+    tx = history(clean.transactions, windows.as_of)
+    frame = cutoff_frame(tx, windows.holdout_start, windows.holdout_days, settings.features,
+                         settings.churn, clean.customers, clean.products, allow_partial=True)
+    return holdout.churn_roc_auc(twins, frame, settings.churn)
+
+
+SPEC = ModelSpec(
+    kind="churn",
+    predictor_type=ChurnModel,
+    plan=lambda settings, clean, as_of: plan_windows_for_churn(
+        clean.transactions, as_of, settings.features, settings.churn),
+    fit=fit_run,
+    refit_twin=refit_twin,
+    holdout_scores=holdout_scores,
+    gate_metric=lambda settings: "roc_auc",
+    score_step=scoring.CHURN,
+    seed=lambda settings: settings.churn.seed,
+    study_direction="minimize",
+    prepare=churn_data,
+)

@@ -1,24 +1,28 @@
-"""Train customer segmentation: tune k on the twin's features, judge the twin later, fit served.
+"""Customer segmentation as a model kind: tune k on the twin's features, judge the twin later,
+fit the served model.
 
 Windows (:mod:`tailor.models.windows`), for a scoring date ``as_of``: Optuna chooses k and the
 transforms on the customer features at the holdout start S; the twin (those parameters fit on
 the features at S) is judged on the features at ``as_of`` (``holdout_*``: do its segments still
-fit 90 days later); the served version, registered here, is the same configuration fit on the
-features at ``as_of``, profiled and named for marketers.
+fit 90 days later); the served version is the same configuration fit on the features at
+``as_of``, profiled and named for marketers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import optuna
 import pandas as pd
 
-from tailor.adapters.tracking import remaining_trials
 from tailor.configs.schema import Settings
 from tailor.data.dataset import Dataset
-from tailor.models.features import customer_features
+from tailor.kinds.spec import ModelSpec, TrainedModel, remaining_trials
+from tailor.models import holdout, scoring
+from tailor.models.features import customer_features, history
 from tailor.models.segmentation import (
+    SegmentationModel,
     evaluate_segmentation,
     fit_segmentation,
     objective_value,
@@ -29,7 +33,6 @@ from tailor.models.segmentation import (
 )
 from tailor.models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
 from tailor.models.windows import HOLDOUT_PREFIX, Windows, prefixed
-from tailor.tasks.training import TrackedTraining, TrainedModel, track_training, training_task
 
 OBJECTIVE = "objective"
 
@@ -39,9 +42,10 @@ def features_at(settings: Settings, clean: Dataset, date: pd.Timestamp) -> pd.Da
                              clean.products)
 
 
-def refit_twin(settings: Settings, clean: Dataset, windows: Windows, params: dict):
+def refit_twin(settings: Settings, clean: Dataset, windows: Windows, predictor: Any):
     """A configuration fit on the features at the holdout start (what the gate compares)."""
-    return fit_segmentation(features_at(settings, clean, windows.holdout_start), params,
+    return fit_segmentation(features_at(settings, clean, windows.holdout_start),
+                            dict(predictor.params),
                             settings.segmentation, as_of=windows.holdout_start)
 
 
@@ -86,25 +90,23 @@ def fit_segmentation_run(
     )
 
 
-def train_segmentation(
-    settings: Settings,
-    clean: Dataset,
-    as_of: pd.Timestamp,
-    run_name: str,
-    fingerprint: str,
-    parent_run_id: str | None = None,
-    truth: pd.Series | None = None,
-) -> TrackedTraining:
-    """One tracked training: Optuna over k and transforms, then the best fit with its profile.
-
-    ``truth`` (latent segments of generated data) adds ``ari_truth`` to the logged metrics.
-    """
-    windows = plan(clean.transactions, as_of, settings.features)
-    return track_training(
-        settings, "segmentation", run_name, fingerprint, settings.segmentation.seed,
-        lambda study, callbacks: fit_segmentation_run(settings, clean, windows, study, callbacks,
-                                                      truth),
-        parent_run_id=parent_run_id)
+def holdout_scores(twins: Mapping[str, Any], clean: Dataset, windows: Windows,
+                   settings: Settings) -> dict[str, float]:
+    """Each twin's objective on the customer features at ``as_of``."""
+    tx = history(clean.transactions, windows.as_of)
+    features = customer_features(tx, windows.as_of, settings.features, clean.customers,
+                                 clean.products)
+    return holdout.segmentation_score(twins, features, settings.segmentation)
 
 
-train_segmentation_task = training_task("segmentation", train_segmentation)
+SPEC = ModelSpec(
+    kind="segmentation",
+    predictor_type=SegmentationModel,
+    plan=lambda settings, clean, as_of: plan(clean.transactions, as_of, settings.features),
+    fit=fit_segmentation_run,
+    refit_twin=refit_twin,
+    holdout_scores=holdout_scores,
+    gate_metric=lambda settings: OBJECTIVE,
+    score_step=scoring.SEGMENTATION,
+    seed=lambda settings: settings.segmentation.seed,
+)

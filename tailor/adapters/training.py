@@ -1,0 +1,137 @@
+"""Track one model training in MLflow, whatever the kind: the shared shape of every training run.
+
+A kind's fit (:class:`~tailor.kinds.spec.ModelSpec`) produces a
+:class:`~tailor.kinds.spec.TrainedModel` (plain objects: predictor, params, metrics, figures,
+tables); :func:`track_training` turns it into one MLflow run with Optuna trials as child runs,
+dataset lineage, standard tags, artifacts and a registered pyfunc version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow.data
+import optuna
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import DatasetInput, InputTag
+
+from tailor.adapters import tracking
+from tailor.adapters.faults import fault_point
+from tailor.adapters.pyfunc import log_predictor
+from tailor.configs.schema import Settings
+from tailor.data.dataset import Dataset
+from tailor.kinds.spec import ModelSpec, TrainedModel
+from tailor.models.windows import Windows
+
+
+@dataclass(frozen=True)
+class TrackedTraining:
+    kind: str
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    version: str | None
+    metrics: Mapping[str, float]
+    twin: Any = None
+    windows: Windows | None = None
+
+
+@dataclass(frozen=True)
+class SkippedTraining:
+    """A model the data cannot train (too short a history, a single product): why, in one line."""
+
+    kind: str
+    reason: str
+
+
+def _log_lineage(client: MlflowClient, run_id: str, datasets: Mapping[str, pd.DataFrame],
+                 fingerprint: str) -> None:
+    inputs = []
+    for context, frame in datasets.items():
+        dataset = mlflow.data.from_pandas(frame, name=context,
+                                          digest=tracking.data_fingerprint(frame))
+        tags = [InputTag("mlflow.data.context", context),
+                InputTag("tailor.source_fingerprint", fingerprint)]
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=tags))
+    if inputs:
+        client.log_inputs(run_id, datasets=inputs)
+
+
+def track_training(
+    settings: Settings,
+    kind: str,
+    run_name: str,
+    fingerprint: str,
+    seed: int,
+    train: Callable[[optuna.Study, list[Callable[..., None]]], TrainedModel],
+    study_direction: str = "maximize",
+    parent_run_id: str | None = None,
+    register: bool = True,
+) -> TrackedTraining:
+    """Run ``train`` inside one MLflow run and register the resulting model.
+
+    ``train`` receives the persisted Optuna study (resumed when its name exists) and the
+    callbacks that log each trial as a child run; it must tune, fit and evaluate.
+    """
+    client = tracking.client_for(settings.tracking)
+    experiment = tracking.ensure_experiment(
+        client, f"{settings.tracking.experiment_prefix}-{kind}",
+        tracking.artifact_location(settings.tracking, kind))
+    tags = tracking.standard_tags(settings, fingerprint, seed, **{"tailor.model": kind})
+    run_id = tracking.start_run(client, experiment, run_name, tags=tags,
+                                parent_run_id=parent_run_id)
+    try:
+        # Same run name and same settings: the study resumes. Changed settings: a new study
+        # (resuming trials drawn from another search space would mix two experiments).
+        study_hash = tracking.config_hash(settings, ("data", "features", kind))
+        study = tracking.create_study(
+            tracking.optuna_storage(settings.tracking),
+            f"{settings.tracking.experiment_prefix}-{kind}-{run_name}-{study_hash[:8]}",
+            study_direction, seed)
+        logger = tracking.TrialRunLogger(client, experiment, run_id, kind)
+        result = train(study, [logger])
+        tracking.log_params(client, run_id, {**result.windows.params(), **result.params})
+        tracking.log_metrics(client, run_id, result.metrics)
+        _log_lineage(client, run_id, result.datasets, fingerprint)
+        for name, figure in result.figures.items():
+            tracking.log_figure(client, run_id, figure, f"plots/{name}.png")
+        for name, table in result.tables.items():
+            tracking.log_frame(client, run_id, table, f"tables/{name}.csv")
+            tracking.log_frame(client, run_id, table, f"tables/{name}.html")
+        tracking.log_study(client, run_id, study)
+        registered = f"tailor-{kind}" if register else None  # = ModelSpec.registered_name
+        logged = log_predictor(client, run_id, result.predictor, result.input_example,
+                               registered_model_name=registered,
+                               params_example=result.params_example)
+        fault_point("after-register")
+        tracking.end_run(client, run_id, ok=True)
+    except BaseException:
+        tracking.end_run(client, run_id, ok=False)
+        raise
+    return TrackedTraining(kind, run_id, experiment, logged.model_uri, logged.version,
+                           result.metrics, result.twin, result.windows)
+
+
+def train_model(
+    spec: ModelSpec,
+    settings: Settings,
+    clean: Dataset,
+    as_of: pd.Timestamp,
+    run_name: str,
+    fingerprint: str,
+    parent_run_id: str | None = None,
+    **options: Any,
+) -> TrackedTraining:
+    """One tracked training of ``spec`` as of a date: plan its windows and prepare its data
+    (a shortfall raises before any run opens), then tune, fit and register in one run.
+    ``options`` go to the kind's fit (e.g. ``truth`` for segmentation on generated data)."""
+    windows = spec.plan(settings, clean, as_of)
+    if spec.prepare is not None:
+        options["prepared"] = spec.prepare(settings, clean, windows)
+    return track_training(
+        settings, spec.kind, run_name, fingerprint, spec.seed(settings),
+        lambda study, callbacks: spec.fit(settings, clean, windows, study, callbacks, **options),
+        study_direction=spec.study_direction, parent_run_id=parent_run_id)
