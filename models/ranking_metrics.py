@@ -103,8 +103,9 @@ def evaluate_ranking(
         scores = np.array(score_rows(part), dtype=np.float64)
         mask_rows(scores, exclude, part)
         top = top_k(scores, kk)
-        shown[top.ravel()] = True
-        hits = _hits(top, truth, part)
+        offered = np.isfinite(np.take_along_axis(scores, top, axis=1))  # excluded: never shown
+        shown[top[offered]] = True
+        hits = _hits(top, truth, part) & offered
         n_rel = n_relevant[part]
         n_hit = hits.sum(axis=1)
         sums["precision"] += float((n_hit / k).sum())

@@ -59,7 +59,8 @@ def _as_lists(recs: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
         return np.empty(0, dtype=object)
     per = len(recs) // len(ids)
     rec_ids = recs["customer_id"].to_numpy(dtype=object)
-    if per * len(ids) == len(recs) and np.array_equal(rec_ids, np.repeat(ids, per)):
+    if per > 0 and per * len(ids) == len(recs) and np.array_equal(rec_ids,
+                                                                 np.repeat(ids, per)):
         lists = recs["product_id"].astype(str).to_numpy(dtype=object).reshape(-1, per).tolist()
     else:  # uneven lists (fewer products than k for some): group instead of reshape
         ordered = recs.sort_values(["customer_id", "rank"], kind="stable")

@@ -233,9 +233,6 @@ def test_no_model_gives_null_lists(features: pd.DataFrame) -> None:
     assert out.index.tolist() == IDS and out.isna().all()
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "_as_lists takes the even-lists path when recommend returns no rows at all (per = 0) and "
-    "reshape(-1, 0) raises instead of giving every customer an empty list"))
 def test_a_recommender_with_nothing_to_recommend_gives_empty_lists(
         features: pd.DataFrame) -> None:
     recommender = FakeRecommender({cid: [] for cid in IDS})

@@ -174,10 +174,6 @@ def test_excluded_cells_are_ranked_below_everything_else() -> None:
     assert got["auc"] == pytest.approx(1 / 2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "evaluate_ranking promises excluded cells are never recommended, but top_k keeps -inf "
-    "cells when fewer than k items remain, so an excluded item that is also in truth counts "
-    "as a hit (and in catalogue coverage)"))
 def test_an_excluded_item_is_never_a_hit_even_when_fewer_than_k_items_remain() -> None:
     truth = [[1, 0, 1]]
     scores = [[0.9, 0.5, 0.1]]
