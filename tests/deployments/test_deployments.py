@@ -125,7 +125,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config = {
         "tracking": {"mlflow_tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
                      "optuna_storage": f"sqlite:///{store / 'optuna.db'}"},
-        "segmentation": {"n_trials": 2},
+        "segmentation": {"n_trials": 2, "exhaustive_limit": 0},
         "recommender": {"n_trials": 2, "max_epochs": 3},
         "churn": {"n_trials": 2},
         "generate": {"customers": 400, "products": 100},
@@ -234,7 +234,7 @@ def test_serve_flows_runs_a_triggered_retrain_then_scoring(
         with _client(server["url"]) as client:
             retrain = client.read_deployment_by_name(f"{RETRAIN_FLOW}/{RETRAIN_DEPLOYMENT}")
             run = client.create_flow_run_from_deployment(retrain.id)
-            run = _wait_for(client, run.id, serve, log, timeout_s=150)
+            run = _wait_for(client, run.id, serve, log, timeout_s=360)
             assert run.state.type.value == "COMPLETED", f"{run.state}\n{_tail(log)}"
 
             registry = MlflowClient(tracking_uri=f"sqlite:///{world['store'] / 'mlflow.db'}",
