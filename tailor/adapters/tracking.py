@@ -224,12 +224,6 @@ def create_study(storage: str, study_name: str, direction: str, seed: int,
     )
 
 
-def remaining_trials(study: optuna.Study, n_trials: int) -> int:
-    """Trials still owed to a resumed study: a re-run continues, it does not start over."""
-    finished = sum(t.state.is_finished() for t in study.trials)
-    return max(0, n_trials - finished)
-
-
 class TrialRunLogger:
     """Optuna callback: each finished trial becomes a child run of the training run."""
 

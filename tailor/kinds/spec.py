@@ -7,7 +7,7 @@ Plain Python and Optuna: no Prefect, no MLflow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,5 +90,3 @@ def remaining_trials(study: optuna.Study, n_trials: int) -> int:
     finished = sum(t.state.is_finished() for t in study.trials)
     return max(0, n_trials - finished)
 
-
-Callbacks = Sequence[Callable[..., None]]
