@@ -1,6 +1,8 @@
-"""Load settings: configs/default.yaml, then each --config file, then each --set override.
+"""Load settings: the schema's defaults, then each --config file, then each --set override.
 
-Errors name where the offending value came from (file or ``--set``), the key and what was expected.
+The pydantic models in :mod:`tailor.configs.schema` hold the only defaults; ``tailor config
+defaults`` prints them as an annotated YAML file to start from. Errors name where the offending
+value came from (file or ``--set``), the key and what was expected.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pydantic import ValidationError
 
 from tailor.configs.schema import Settings
 
-DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+DEFAULTS = "defaults (tailor config defaults)"
+"""Where a value came from when no file or ``--set`` gave it."""
 
-__all__ = ["DEFAULT_CONFIG", "ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings"]
 
 
 class ConfigError(ValueError):
@@ -71,16 +74,15 @@ def _source_of(loc: str, origin: Mapping[str, str]) -> str:
         found = origin.get(".".join(parts[:end]))
         if found:
             return found
-    return str(DEFAULT_CONFIG)
+    return DEFAULTS
 
 
 def load_settings(
     config_files: Iterable[str | Path] = (), overrides: Iterable[str] = ()
 ) -> Settings:
-    """Merge defaults, files and ``section.key=value`` overrides into validated settings."""
+    """Merge files and ``section.key=value`` overrides over the defaults into validated settings."""
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
-    _merge(merged, _read_yaml(DEFAULT_CONFIG), str(DEFAULT_CONFIG), origin)
     for file in config_files:
         _merge(merged, _read_yaml(Path(file)), str(file), origin)
     for item in overrides:

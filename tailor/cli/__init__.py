@@ -1,7 +1,7 @@
 """The ``tailor`` command line. Every subcommand has ``--help``.
 
-Configuration: ``configs/default.yaml``, then each ``--config FILE``, then each
-``--set section.key=value``. Standard variables keep their meaning (MLFLOW_TRACKING_URI,
+Configuration: the schema's defaults (``tailor config defaults``), then each ``--config FILE``,
+then each ``--set section.key=value``. Standard variables keep their meaning (MLFLOW_TRACKING_URI,
 PREFECT_API_URL).
 """
 
