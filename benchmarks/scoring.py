@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tailor.adapters.score_output import write_file_atomic
 from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
 from tailor.data.io import read_dataset
@@ -28,7 +29,6 @@ from tailor.models.recommender import default_params as recommender_params
 from tailor.models.recommender import fit_recommender
 from tailor.models.scoring import score_customers
 from tailor.models.segmentation import fit_segmentation
-from tailor.tasks.scoring import write_file_atomic
 
 
 def _timed(label: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -51,12 +51,12 @@ def build_world(root: Path, customers: int, products: int) -> tuple[list[str], o
     from tailor import kinds
     from tailor.adapters import registry
     from tailor.adapters.champions import load_champion
+    from tailor.adapters.score_output import write_snapshot
     from tailor.adapters.tracking import client_for
     from tailor.adapters.training import train_model
     from tailor.configs import load_settings
     from tailor.data.generate import generate
     from tailor.models.features import customer_features, default_as_of
-    from tailor.tasks.scoring import write_snapshot
 
     settings = load_settings(overrides=[
         *_overrides(root), f"generate.customers={customers}", f"generate.products={products}",

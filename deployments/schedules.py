@@ -165,7 +165,7 @@ def build_deployments(
     if score_flow is None:
         skipped.append(f"{SCORE_FLOW}/{SCORE_DEPLOYMENT}: flows/score.py does not exist yet")
     else:
-        from tailor.tasks.scoring import ScoreTargetError, parse_target
+        from tailor.adapters.score_output import ScoreTargetError, parse_target
 
         try:
             parse_target(cfg.score_out)

@@ -2,7 +2,7 @@
 
 A SIGKILLed or OOM-killed process cannot mark its runs finished, so every run tailor creates
 carries its owner (host, pid and the pid's start time, which tells a live owner from a later
-process that reused the pid). Recovery (:mod:`tailor.tasks.reconcile`) repairs only records whose
+process that reused the pid). Recovery (:mod:`tailor.adapters.reconcile`) repairs only records whose
 owner is provably gone: on this host, a pid that no longer exists or started later.
 """
 

@@ -9,7 +9,7 @@ The record stays RUNNING while the moves are applied and is closed with its outc
 - ``applied``: every move done and the versions tagged (FINISHED);
 - ``reverted``: a move failed in-process and those applied were put back (FAILED);
 - ``completed`` / ``rolled back``: a killed promotion repaired later by
-  :mod:`tailor.tasks.reconcile` (FINISHED / FAILED), with what was done in ``intent.repair``.
+  :mod:`tailor.adapters.reconcile` (FINISHED / FAILED), with what was done in ``intent.repair``.
 
 A RUNNING record whose owner process is gone is therefore a promotion that was interrupted.
 """

@@ -2,6 +2,8 @@
 
 Services load ``models:/tailor-<kind>@champion`` as a pyfunc, so they never depend on a model's
 flavour or version number; flows and people change what is served only through this module.
+Reading the trail back (what was served when, the ``tailor models`` overview) is
+:mod:`tailor.adapters.registry_audit`.
 
 Audit design
 ------------
@@ -13,8 +15,7 @@ PostgreSQL and is visible in the MLflow UI:
   alias), ``audit.kind`` (challenger, promote, rollback, revert, move), ``audit.actor``,
   ``audit.reason`` and ``audit.at`` (UTC, microseconds) hold the move; metrics given with a
   promotion are logged on it. The run's status says whether the move counts: only FINISHED runs
-  do. Nothing here ever edits a finished audit run, so the trail is append-only; runs deleted in
-  the UI are still read (view type ALL), so a UI deletion does not rewrite history.
+  do. Nothing here ever edits a finished audit run, so the trail is append-only.
 * A move is all-or-nothing: the audit run is created (RUNNING), then the alias is moved, then
   the run is FINISHED. If moving the alias fails the run is marked FAILED (with ``audit.error``);
   if finishing the run fails the alias is put back. A crash between the two leaves a RUNNING run,
@@ -30,23 +31,20 @@ fails midway the moves already applied are reverted in reverse order, each rever
 
 Everything takes an explicit :class:`mlflow.MlflowClient` (no fluent API, no active run), so flows
 may call it from concurrent tasks. Aliases moved outside this module (UI, raw API) are not in the
-trail: :func:`champion_at` cannot see them, and :func:`rollback` treats the current champion as
-the newest entry of the history.
+trail: :func:`~tailor.adapters.registry_audit.champion_at` cannot see them, and :func:`rollback`
+treats the current champion as the newest entry of the history.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Metric, RunStatus, ViewType
+from mlflow.entities import Metric, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE, MLFLOW_USER
 
@@ -71,11 +69,8 @@ KIND_CHALLENGER = "challenger"
 KIND_PROMOTE = "promote"
 KIND_ROLLBACK = "rollback"
 KIND_REVERT = "revert"
-_RETURNING_KINDS = (KIND_ROLLBACK, KIND_REVERT)  # moves that go back down the alias history
 
-_TAG = "audit."
-_FIELDS = ("model", "alias", "from_version", "to_version", "kind", "actor", "reason", "at")
-TRAIL_COLUMNS = [*_FIELDS, "run_id", "status"]
+AUDIT_TAG = "audit."  # prefix of the tags that hold a move on its audit run
 _MAX_TAG = 5000
 
 log = logging.getLogger(__name__)
@@ -119,14 +114,14 @@ def registered_name(kind: str) -> str:
     return f"{NAME_PREFIX}{kind}"
 
 
-def _name(name: str) -> str:
+def resolve_name(name: str) -> str:
     """Accept a registered name or a bare kind (``churn``) wherever a model name is asked for."""
     return registered_name(name) if name in model_kinds() else name
 
 
 def model_uri(name: str, alias: str = CHAMPION) -> str:
     """``models:/tailor-churn@champion`` (a bare kind such as ``churn`` is accepted too)."""
-    return f"models:/{_name(name)}@{alias}"
+    return f"models:/{resolve_name(name)}@{alias}"
 
 
 def make_client(tracking_uri: str | None = None) -> MlflowClient:
@@ -142,7 +137,7 @@ def make_client(tracking_uri: str | None = None) -> MlflowClient:
 
 # --- reading aliases ----------------------------------------------------------------------------
 
-def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
+def current_aliases(client: MlflowClient, name: str) -> dict[str, str]:
     try:
         model = client.get_registered_model(name)
     except MlflowException as exc:
@@ -157,7 +152,7 @@ def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version ``alias`` points to, or None when the alias is not set."""
-    return _aliases(client, _name(name)).get(alias)
+    return current_aliases(client, resolve_name(name)).get(alias)
 
 
 # --- moving one alias -----------------------------------------------------------------------------
@@ -199,7 +194,7 @@ def plan_move(
     reason: str, kind: str = KIND_MOVE, metrics: Mapping[str, float] | None = None,
 ) -> AliasMove:
     """A move of ``alias`` from where it points now to ``to_version`` (None removes the alias)."""
-    name = _name(name)
+    name = resolve_name(name)
     return AliasMove(
         model=name, alias=alias, from_version=alias_version(client, name, alias),
         to_version=None if to_version is None else str(to_version),
@@ -222,14 +217,15 @@ def _apply_one(client: MlflowClient, move: AliasMove) -> AliasMove:
         return replace(move, at=at)
     experiment_id = tracking.ensure_experiment(client, AUDIT_EXPERIMENT)
     tags = {
-        f"{_TAG}model": move.model, f"{_TAG}alias": move.alias,
-        f"{_TAG}from_version": move.from_version or "", f"{_TAG}to_version": move.to_version or "",
-        f"{_TAG}kind": move.kind, f"{_TAG}actor": move.actor, f"{_TAG}reason": move.reason,
-        f"{_TAG}at": at.isoformat(timespec="microseconds"),
+        f"{AUDIT_TAG}model": move.model, f"{AUDIT_TAG}alias": move.alias,
+        f"{AUDIT_TAG}from_version": move.from_version or "",
+        f"{AUDIT_TAG}to_version": move.to_version or "",
+        f"{AUDIT_TAG}kind": move.kind, f"{AUDIT_TAG}actor": move.actor,
+        f"{AUDIT_TAG}reason": move.reason, f"{AUDIT_TAG}at": at.isoformat(timespec="microseconds"),
         MLFLOW_USER: move.actor, MLFLOW_RUN_NOTE: move.reason, **owner_tags(),
     }
     if move.intent:
-        tags[f"{_TAG}intent"] = move.intent
+        tags[f"{AUDIT_TAG}intent"] = move.intent
     run_name = f"{move.model}@{move.alias} {move.from_version or '-'}->{move.to_version or '-'}"
     run_id = client.create_run(experiment_id, start_time=_ms(at), tags=tags,
                                run_name=run_name).info.run_id
@@ -252,7 +248,7 @@ def _apply_one(client: MlflowClient, move: AliasMove) -> AliasMove:
 
 def _mark_failed(client: MlflowClient, run_id: str, exc: BaseException) -> None:
     try:
-        client.set_tag(run_id, f"{_TAG}error", f"{type(exc).__name__}: {exc}"[:_MAX_TAG])
+        client.set_tag(run_id, f"{AUDIT_TAG}error", f"{type(exc).__name__}: {exc}"[:_MAX_TAG])
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
     except MlflowException:
         pass  # the run stays RUNNING, which does not count either
@@ -294,9 +290,9 @@ def promote(client: MlflowClient, name: str, version: str | int, *, actor: str, 
     """Serve ``version``: move ``champion`` to it, recording the metrics that justified it.
 
     A version marked as having no gate decision (its training run died before the gate, see
-    :mod:`tailor.tasks.reconcile`) is refused: nothing reaches ``champion`` without a decision.
+    :mod:`tailor.adapters.reconcile`) is refused: nothing reaches ``champion`` without a decision.
     """
-    check_decided(client, _name(name), str(version))
+    check_decided(client, resolve_name(name), str(version))
     return _move(client, name, CHAMPION, version, actor=actor, reason=reason,
                  kind=KIND_PROMOTE, metrics=metrics)
 
@@ -309,7 +305,7 @@ UNGATED = "none"
 
 def check_decided(client: MlflowClient, name: str, version: str) -> None:
     """Raise unless ``version`` may be promoted: not marked as never gated."""
-    _aliases(client, name)  # a clear error when the model itself is not registered
+    current_aliases(client, name)  # a clear error when the model itself is not registered
     try:
         tags = client.get_model_version(name, version).tags or {}
     except MlflowException as exc:
@@ -330,12 +326,15 @@ def rollback(client: MlflowClient, name: str, *, actor: str, reason: str = "roll
     Rollbacks (and reverts) go down the history, so two rollbacks after promoting v1, v2, v3
     serve v1, not v3 again.
     """
-    name = _name(name)
+    name = resolve_name(name)
     current = alias_version(client, name, alias)
     if current is None:
         raise RegistryError(f"{name}@{alias} is not set: there is nothing to roll back")
+    # imported here: the read side imports this module for names and aliases
+    from tailor.adapters.registry_audit import alias_history, audit_trail
+
     trail = audit_trail(client, name)
-    history = _alias_history(trail[trail["alias"] == alias], current)
+    history = alias_history(trail[trail["alias"] == alias], current)
     if len(history) < 2:
         raise RegistryError(
             f"cannot roll back {name}@{alias} (version {current}): the audit trail in "
@@ -343,19 +342,6 @@ def rollback(client: MlflowClient, name: str, *, actor: str, reason: str = "roll
         )
     return _move(client, name, alias, history[-2], actor=actor, reason=reason,
                  kind=KIND_ROLLBACK)
-
-
-def _alias_history(trail: pd.DataFrame, current: str) -> list[str]:
-    """Versions the alias served, oldest first, with rolled-back versions taken off the top."""
-    stack: list[str] = []
-    for row in trail.itertuples(index=False):  # a handful of moves per model, not big data
-        if row.kind in _RETURNING_KINDS and stack and stack[-1] == row.from_version:
-            stack.pop()
-        if row.to_version is not None and (not stack or stack[-1] != row.to_version):
-            stack.append(row.to_version)
-    if not stack or stack[-1] != current:
-        stack.append(current)  # moved outside this module: the current one is newest anyway
-    return stack
 
 
 # --- applying a plan ------------------------------------------------------------------------------
@@ -413,120 +399,3 @@ def _revert(client: MlflowClient, applied: list[AliasMove], failed: AliasMove,
         raise RegistryError(
             f"{why}, and reverting the moves already applied failed: " + "; ".join(stuck)
         ) from exc
-
-
-# --- reading the audit trail ---------------------------------------------------------------------
-
-def _empty_trail() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in TRAIL_COLUMNS})
-    frame["at"] = pd.Series(dtype="datetime64[ns, UTC]")
-    return frame
-
-
-def audit_trail(client: MlflowClient, name: str | None = None, *,
-                include_failed: bool = False) -> pd.DataFrame:
-    """Every alias move (of one model, or all), oldest first; ``at`` is UTC.
-
-    Columns: model, alias, from_version, to_version, kind, actor, reason, at, run_id (the audit
-    run) and status. Failed or interrupted moves are left out unless ``include_failed``.
-    """
-    experiment = client.get_experiment_by_name(AUDIT_EXPERIMENT)
-    if experiment is None:
-        return _empty_trail()
-    filters = []
-    if name is not None:
-        name = _name(name)
-        if "'" in name:
-            raise ValueError(f"model name {name!r} must not contain a quote")
-        filters.append(f"tags.`{_TAG}model` = '{name}'")
-    if not include_failed:
-        filters.append("attributes.status = 'FINISHED'")
-    rows: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        page = client.search_runs([experiment.experiment_id], " and ".join(filters),
-                                  run_view_type=ViewType.ALL, max_results=1000,
-                                  page_token=token)
-        for run in page:
-            tags = run.data.tags
-            if f"{_TAG}model" not in tags:
-                continue  # not written by this module
-            row: dict[str, Any] = {f: tags.get(f"{_TAG}{f}") or None for f in _FIELDS}
-            row["run_id"] = run.info.run_id
-            row["status"] = run.info.status
-            rows.append(row)
-        token = page.token
-        if not token:
-            break
-    if not rows:
-        return _empty_trail()
-    frame = pd.DataFrame(rows, columns=TRAIL_COLUMNS)
-    frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
-    return frame.sort_values(["at", "run_id"], kind="stable").reset_index(drop=True)
-
-
-def champion_at(client: MlflowClient, name: str, when: datetime | str,
-                alias: str = CHAMPION) -> str | None:
-    """The version ``alias`` pointed to at ``when`` (naive times are UTC); None if unset or
-    before the first audited move."""
-    stamp = pd.Timestamp(when)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    trail = audit_trail(client, name)
-    before = trail[(trail["alias"] == alias) & (trail["at"] <= stamp)]
-    return None if before.empty else before["to_version"].iloc[-1]
-
-
-# --- overview for `tailor models` ----------------------------------------------------------------
-
-def _version_summary(client: MlflowClient, name: str, version: str | None, alias: str,
-                     keep: Iterable[str] | None) -> dict[str, Any]:
-    if version is None:
-        return {f"{alias}_version": None, f"{alias}_since": None, f"{alias}_run_id": None,
-                f"{alias}_metrics": {}}
-    mv = client.get_model_version(name, version)
-    metrics: dict[str, float] = {}
-    if mv.run_id:
-        # a deleted training run leaves only the version tags' metrics
-        with contextlib.suppress(MlflowException):
-            metrics.update(client.get_run(mv.run_id).data.metrics)
-    for key, value in (mv.tags or {}).items():
-        if key.startswith("metric."):
-            metrics[key.removeprefix("metric.")] = float(value)
-    if keep is not None:
-        wanted = list(keep)
-        metrics = {k: metrics[k] for k in wanted if k in metrics}
-    return {f"{alias}_version": version, f"{alias}_since": (mv.tags or {}).get(f"{alias}_since"),
-            f"{alias}_run_id": mv.run_id or None, f"{alias}_metrics": dict(sorted(metrics.items()))}
-
-
-def describe_models(client: MlflowClient, names: Sequence[str] | None = None,
-                    key_metrics: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """One row per model: champion and challenger versions, since when, and their metrics.
-
-    Metrics are the training run's, overridden by the ``metric.*`` tags written at promotion;
-    ``key_metrics`` (by kind or registered name, e.g. ``settings.registry.key_metrics``) keeps
-    only the named ones. Models not registered yet get a row with ``registered`` False.
-    """
-    key_metrics = key_metrics or {}
-    columns = ["model", "registered", "latest_version"] + [
-        f"{alias}_{part}" for alias in (CHAMPION, CHALLENGER)
-        for part in ("version", "since", "run_id", "metrics")]
-    rows = []
-    for raw in names or [registered_name(k) for k in model_kinds()]:
-        name = _name(raw)
-        kind = name.removeprefix(NAME_PREFIX)
-        keep = key_metrics.get(kind, key_metrics.get(name))
-        try:
-            aliases = _aliases(client, name)
-        except RegistryError:
-            rows.append({**dict.fromkeys(columns), "model": name, "registered": False,
-                         "champion_metrics": {}, "challenger_metrics": {}})
-            continue
-        latest = client.search_model_versions(f"name='{name}'", max_results=1,
-                                              order_by=["version_number DESC"])
-        row: dict[str, Any] = {"model": name, "registered": True,
-                               "latest_version": str(latest[0].version) if latest else None}
-        for alias in (CHAMPION, CHALLENGER):
-            row.update(_version_summary(client, name, aliases.get(alias), alias, keep))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)

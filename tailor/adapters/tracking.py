@@ -139,7 +139,7 @@ def start_run(client: MlflowClient, experiment_id: str, run_name: str,
     """Create a run and return its id; the caller ends it with :func:`end_run`.
 
     The run names its owner process, so one left RUNNING by a killed process can be found and
-    closed (:mod:`tailor.tasks.reconcile`)."""
+    closed (:mod:`tailor.adapters.reconcile`)."""
     all_tags = {MLFLOW_RUN_NAME: run_name, **owner_tags(), **(tags or {})}
     if parent_run_id:
         all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id

@@ -28,7 +28,7 @@ def models_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """List each model with its champion and challenger versions and key metrics."""
     resolved = settings(config, set_)
     quiet_services()
-    from tailor.adapters.registry import describe_models
+    from tailor.adapters.registry_audit import describe_models
     from tailor.adapters.tracking import client_for, tracking_uri
 
     table = describe_models(client_for(resolved.tracking),
@@ -91,9 +91,9 @@ def doctor_cmd(
     RUNNING, versions never gated. Exit code 1 when something is found and not repaired."""
     resolved = settings(config, set_)
     quiet_services()
+    from tailor.adapters.reconcile import reconcile
     from tailor.adapters.registry_lock import RegistryBusyError, registry_lock
     from tailor.adapters.tracking import client_for, tracking_uri
-    from tailor.tasks.reconcile import reconcile
 
     uri = tracking_uri(resolved.tracking)
     client = client_for(resolved.tracking)

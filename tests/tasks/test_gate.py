@@ -17,6 +17,7 @@ import pytest
 
 from tailor import kinds
 from tailor.adapters import promotion_intent, registry
+from tailor.adapters.gate import Decision, refit_before_holdout, still_current
 from tailor.adapters.pyfunc import load_predictor
 from tailor.adapters.tracking import client_for
 from tailor.adapters.training import TrackedTraining, train_model
@@ -26,13 +27,7 @@ from tailor.kinds.churn import churn_data
 from tailor.models import holdout
 from tailor.models.churn import evaluate
 from tailor.models.features import default_as_of, history
-from tailor.tasks.gate import (
-    Decision,
-    apply_decisions,
-    evaluate_gate,
-    refit_before_holdout,
-    still_current,
-)
+from tailor.tasks.gate import apply_decisions, evaluate_gate
 
 from .conftest import RegistryStore, tracked_settings
 

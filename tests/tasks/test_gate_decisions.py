@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 import pytest
 
+from tailor.adapters.gate import Decision, decide
 from tailor.adapters.registry import CHALLENGER, CHAMPION
+from tailor.adapters.training import TrackedTraining
 from tailor.configs.schema import PromotionSettings
-from tailor.tasks.gate import Decision, decide
-from tailor.tasks.training import TrackedTraining
 
 NAN = float("nan")
 METRIC = "holdout_roc_auc"

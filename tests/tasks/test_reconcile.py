@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import pytest
 
-from tailor.adapters import owner, promotion_intent, registry
+from tailor.adapters import owner, promotion_intent, registry, registry_audit
+from tailor.adapters.reconcile import RECONCILED, reconcile
 from tailor.adapters.registry import CHALLENGER, CHAMPION, RegistryError
-from tailor.tasks.reconcile import RECONCILED, reconcile
 
 from .conftest import RegistryStore
 
@@ -85,7 +85,7 @@ def test_a_half_applied_promotion_is_rolled_back_and_audited(store: RegistryStor
     record = store.client.get_run(intent)
     assert record.info.status == "FAILED"
     assert record.data.tags[promotion_intent.STATE] == promotion_intent.ROLLED_BACK
-    trail = registry.audit_trail(store.client, name)
+    trail = registry_audit.audit_trail(store.client, name)
     assert trail.iloc[-1][["alias", "from_version", "to_version", "kind"]].tolist() == [
         CHALLENGER, "2", "1", registry.KIND_REVERT]
     assert reconcile(store.client, PREFIX, fix=True) == []  # repaired once, for good

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.dummy import DummyRegressor
 
-from tailor.adapters import registry
+from tailor.adapters import registry, registry_audit
 from tailor.adapters.registry import CHALLENGER, CHAMPION, RegistryError, StaleMoveError
 
 from .conftest import mlflow_pointed_at
@@ -78,7 +78,7 @@ def test_challenger_and_promote_move_aliases_and_audit(store: Store) -> None:
 
     assert registry.alias_version(client, name, CHAMPION) == "1"
     assert registry.alias_version(client, name, CHALLENGER) == "2"
-    trail = registry.audit_trail(client, name)
+    trail = registry_audit.audit_trail(client, name)
     assert trail[["alias", "from_version", "to_version", "actor"]].values.tolist() == [
         [CHALLENGER, None, "1", ACTOR], [CHAMPION, None, "1", "alice"],
         [CHALLENGER, "1", "2", ACTOR]]
@@ -91,7 +91,7 @@ def test_challenger_and_promote_move_aliases_and_audit(store: Store) -> None:
     assert tags["champion_by"] == "alice" and float(tags["metric.auc"]) == 0.81
     assert pd.Timestamp(tags["champion_since"]) <= pd.Timestamp.now(tz="UTC")
     # the audit of all models contains this one's moves
-    assert set(trail["run_id"]) <= set(registry.audit_trail(client)["run_id"])
+    assert set(trail["run_id"]) <= set(registry_audit.audit_trail(client)["run_id"])
 
 
 def test_promoting_the_current_champion_again_records_nothing(store: Store) -> None:
@@ -99,7 +99,7 @@ def test_promoting_the_current_champion_again_records_nothing(store: Store) -> N
     registry.promote(client, name, 2, actor=ACTOR, reason="first")
     again = registry.promote(client, name, 2, actor=ACTOR, reason="retry of the same flow")
     assert again.run_id is None and again.from_version == again.to_version == "2"
-    assert len(registry.audit_trail(client, name)) == 1
+    assert len(registry_audit.audit_trail(client, name)) == 1
 
 
 def test_rollback_walks_back_down_the_champion_history(store: Store) -> None:
@@ -113,7 +113,7 @@ def test_rollback_walks_back_down_the_champion_history(store: Store) -> None:
     with pytest.raises(RegistryError, match="records no earlier champion"):
         registry.rollback(client, name, actor="oncall")
     assert registry.alias_version(client, name, CHAMPION) == "1"
-    assert registry.audit_trail(client, name)["kind"].tolist() == [
+    assert registry_audit.audit_trail(client, name)["kind"].tolist() == [
         "promote", "promote", "promote", "rollback", "rollback"]
 
 
@@ -136,14 +136,14 @@ def test_champion_at_answers_for_times_between_moves(store: Store) -> None:
     two = registry.promote(client, name, 2, actor=ACTOR, reason="second")
     registry.set_challenger(client, name, 3, actor=ACTOR, reason="candidate")
     assert one.at is not None and two.at is not None
-    assert registry.champion_at(client, name, before) is None
-    assert registry.champion_at(client, name, one.at) == "1"
-    assert registry.champion_at(client, name, between) == "1"
-    assert registry.champion_at(client, name, two.at - timedelta(microseconds=1)) == "1"
-    assert registry.champion_at(client, name, datetime.now(UTC)) == "2"
+    assert registry_audit.champion_at(client, name, before) is None
+    assert registry_audit.champion_at(client, name, one.at) == "1"
+    assert registry_audit.champion_at(client, name, between) == "1"
+    assert registry_audit.champion_at(client, name, two.at - timedelta(microseconds=1)) == "1"
+    assert registry_audit.champion_at(client, name, datetime.now(UTC)) == "2"
     naive_utc = two.at.replace(tzinfo=None)  # naive times are read as UTC
-    assert registry.champion_at(client, name, naive_utc) == "2"
-    assert registry.champion_at(client, name, datetime.now(UTC), alias=CHALLENGER) == "3"
+    assert registry_audit.champion_at(client, name, naive_utc) == "2"
+    assert registry_audit.champion_at(client, name, datetime.now(UTC), alias=CHALLENGER) == "3"
 
 
 def test_apply_moves_reverts_applied_moves_when_one_fails(store: Store) -> None:
@@ -165,12 +165,12 @@ def test_apply_moves_reverts_applied_moves_when_one_fails(store: Store) -> None:
     assert registry.alias_version(client, b, CHAMPION) == "1"
     assert "metric.auc" not in client.get_model_version(b, "2").tags  # tags only on success
 
-    everything = registry.audit_trail(client, a, include_failed=True)
+    everything = registry_audit.audit_trail(client, a, include_failed=True)
     failed = everything[everything["status"] == "FAILED"]
     assert failed[["alias", "to_version"]].values.tolist() == [[CHAMPION, "99"]]
     assert "not found" in client.get_run(failed["run_id"].iloc[0]).data.tags["audit.error"]
-    assert registry.audit_trail(client, a)["kind"].tolist() == ["promote"]
-    b_trail = registry.audit_trail(client, b)
+    assert registry_audit.audit_trail(client, a)["kind"].tolist() == ["promote"]
+    b_trail = registry_audit.audit_trail(client, b)
     assert b_trail[["from_version", "to_version", "kind"]].values.tolist() == [
         [None, "1", "promote"], ["1", "2", "move"], ["2", "1", "revert"]]
     # the revert is not a champion the rollback history can fall back to
@@ -219,7 +219,7 @@ def test_describe_models_lists_known_models(store: Store) -> None:
     client = store.client
     churn = registry.registered_name("churn")  # version 1 logged by the fixture
     registry.promote(client, churn, 1, actor=ACTOR, reason="first", metrics={"auc": 0.7})
-    table = registry.describe_models(client).set_index("model")
+    table = registry_audit.describe_models(client).set_index("model")
     assert table.index.tolist() == ["tailor-segmentation", "tailor-recommender", "tailor-churn"]
     assert not table.loc["tailor-segmentation", "registered"]
     row = table.loc[churn]
@@ -227,7 +227,8 @@ def test_describe_models_lists_known_models(store: Store) -> None:
     assert row["latest_version"] == "1" and row["challenger_version"] is None
     assert row["champion_metrics"] == {"auc": 0.7, "rmse": 1.5}  # run metric + promotion tag
     assert row["champion_run_id"] == store.run_id and row["champion_since"] is not None
-    only = registry.describe_models(client, key_metrics={"churn": ["rmse"]}).set_index("model")
+    only = registry_audit.describe_models(client, key_metrics={"churn": ["rmse"]}).set_index(
+        "model")
     assert only.loc[churn, "champion_metrics"] == {"rmse": 1.5}
 
 
@@ -255,11 +256,11 @@ def test_moves_and_audit_on_a_postgresql_store(pg_url: str, tmp_path: Path) -> N
             registry.apply_moves(client, plan)
         assert registry.alias_version(client, name, CHALLENGER) is None
         assert registry.rollback(client, name, actor=ACTOR).to_version == "1"
-        trail = registry.audit_trail(client, name)
+        trail = registry_audit.audit_trail(client, name)
         assert trail["kind"].tolist() == ["promote", "promote", "move", "revert",
                                           "rollback"]
-        assert registry.champion_at(client, name, trail["at"].iloc[1]) == "2"
-        assert registry.describe_models(client).set_index("model").loc[
+        assert registry_audit.champion_at(client, name, trail["at"].iloc[1]) == "2"
+        assert registry_audit.describe_models(client).set_index("model").loc[
             name, "champion_version"] == "1"
     finally:
         with admin.connect() as conn:
