@@ -1,4 +1,8 @@
-"""Flow: load a data set, validate it into clean rows and a quarantine, and build features."""
+"""Flows: load a data set, validate it into clean rows and a quarantine, and build features.
+
+``prepare_data`` is what ``tailor prepare`` runs; ``build_features`` is its second half, the
+subflow ``tailor run`` calls on the data set it validated once.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from tailor.configs import load_settings
+from tailor.configs.schema import Settings
+from tailor.flows.validated import ValidatedData, load_validated
 from tailor.models.features import default_as_of
-from tailor.tasks.data import build_customer_features, load_raw, validate, write_table
+from tailor.tasks.data import build_customer_features, write_table
 
 
 @flow(name="prepare-data", log_prints=True)
@@ -24,30 +30,31 @@ def prepare_data(
 ) -> dict[str, Any]:
     """Validate ``data_dir`` (quarantine into ``out_dir``), then write features as of a date."""
     settings = load_settings(config_files or [], overrides or [])
-    out = Path(out_dir)
-    raw = load_raw(data_dir)
-    result = validate(raw, settings.data, str(out / "quarantine"))
-    clean = result.dataset
+    data = load_validated(data_dir, settings.data, str(Path(out_dir) / "quarantine"))
+    return build_features(settings, data, out_dir, as_of)
+
+
+@flow(name="build-features", log_prints=True)
+def build_features(settings: Settings, data: ValidatedData, out_dir: str,
+                   as_of: str | None = None) -> dict[str, Any]:
+    """Point-in-time customer features of a validated data set, written under ``out_dir``."""
+    clean = data.dataset
     cutoff = pd.Timestamp(as_of) if as_of else default_as_of(clean.transactions)
     features = build_customer_features(
         clean.transactions, clean.customers, clean.products, cutoff, settings.features
     )
-    features_path = write_table(features, str(out / "features" / "customer_features.parquet"),
-                                index=True)
+    features_path = write_table(features, str(Path(out_dir) / "features" /
+                                               "customer_features.parquet"), index=True)
     summary = {
-        "data_dir": data_dir,
+        "data_dir": data.data_dir,
         "as_of": cutoff.date().isoformat(),
-        "rows_read": len(raw.transactions),
+        "rows_read": data.rows_read,
         "rows_accepted": len(clean.transactions),
-        "rows_quarantined": {
-            f"{row.table}.{row.rule}": int(row.rows)
-            for row in result.summary.itertuples()
-            if row.rule != "accepted"
-        },
+        "rows_quarantined": data.rows_quarantined(),
         "customers": int(features.shape[0]),
         "feature_columns": int(features.shape[1]),
         "features_path": features_path,
-        "quarantine_dir": str(out / "quarantine"),
+        "quarantine_dir": data.quarantine_dir,
     }
     create_markdown_artifact(
         key="prepare-data-summary",

@@ -1,9 +1,11 @@
-"""Flow: score every customer with the champions and write one row per customer.
+"""Flows: score every customer with the champions and write one row per customer.
 
-Reads as: repair what a killed retrain left (when none is running) -> load -> validate
-(quarantine) -> features as of a date -> load champions -> score (segment, churn probability,
-top-k products, next best action) -> write scores atomically -> write the serving snapshot
-(features, customer attributes, manifest: a new directory, published in one atomic switch, see
+``score_customers`` (``tailor score``, the daily deployment) reads as: load -> validate
+(quarantine) -> ``score_validated``, the subflow ``tailor run`` also calls on the data set it
+validated once: repair what a killed retrain left (when none is running) -> load
+champions -> features as of a date -> score (segment, churn probability, top-k products, next
+best action) -> write scores atomically -> write the serving snapshot (features, customer
+attributes, manifest: a new directory, published in one atomic switch, see
 ``tailor/adapters/snapshot.py``) -> summary artifact.
 """
 
@@ -18,17 +20,19 @@ from prefect.artifacts import create_markdown_artifact
 
 from tailor import kinds
 from tailor.adapters.registry_lock import try_registry_lock
+from tailor.adapters.score_output import parse_target
 from tailor.adapters.tracking import data_fingerprint, tracking_uri
 from tailor.configs import load_settings
+from tailor.configs.schema import ScoringSettings, Settings
 from tailor.flows.reporting import markdown_table
+from tailor.flows.validated import ValidatedData, load_validated
 from tailor.models.actions import ACTION_COLUMN, action_names
 from tailor.models.features import default_as_of
 from tailor.models.windows import check_scoring_date, fit_until
-from tailor.tasks.data import build_customer_features, load_raw, validate
+from tailor.tasks.data import build_customer_features
 from tailor.tasks.reconcile import reconcile_store
 from tailor.tasks.scoring import (
     load_champions_task,
-    parse_target,
     score_task,
     write_scores_task,
     write_snapshot_task,
@@ -39,6 +43,13 @@ def _default_quarantine(out: str, snapshot_dir: str) -> Path:
     target = parse_target(out)
     base = target.path.parent if target.path is not None else Path(snapshot_dir).parent
     return base / "quarantine"
+
+
+def _scoring(settings: Settings, k: int | None) -> ScoringSettings:
+    scoring = settings.scoring if k is None else settings.scoring.model_copy(update={"k": k})
+    if scoring.k < 1:
+        raise ValueError(f"k must be at least 1, got {scoring.k}")
+    return scoring
 
 
 @flow(name="score-customers", log_prints=True)
@@ -55,11 +66,20 @@ def score_customers(
     """Score the customers of ``data_dir`` as of a date (default: the day after the last
     transaction) with the ``@champion`` models; write to ``out`` (file or ``url#table``)."""
     settings = load_settings(config_files or [], overrides or [])
-    scoring = settings.scoring if k is None else settings.scoring.model_copy(update={"k": k})
-    if scoring.k < 1:
-        raise ValueError(f"k must be at least 1, got {scoring.k}")
+    snapshot = snapshot_dir or _scoring(settings, k).snapshot_dir
+    parse_target(out)  # a bad --out or k fails before any work
+    data = load_validated(data_dir, settings.data,
+                          quarantine_dir or str(_default_quarantine(out, snapshot)))
+    return score_validated(settings, data, out, as_of, k, snapshot_dir)
+
+
+@flow(name="score-validated-customers", log_prints=True)
+def score_validated(settings: Settings, data: ValidatedData, out: str, as_of: str | None = None,
+                    k: int | None = None, snapshot_dir: str | None = None) -> dict[str, Any]:
+    """Score a validated data set's customers with the champions; write scores and snapshot."""
+    scoring = _scoring(settings, k)
     snapshot = snapshot_dir or scoring.snapshot_dir
-    parse_target(out)  # a bad --out fails before any work
+    parse_target(out)
     logger = get_run_logger()
 
     # a killed retrain may have left a promotion half-applied: repair it before reading the
@@ -68,10 +88,7 @@ def score_customers(
         if held:
             reconcile_store(settings)
     champions = load_champions_task(settings.tracking)
-    raw = load_raw(data_dir)
-    result = validate(raw, settings.data,
-                      quarantine_dir or str(_default_quarantine(out, snapshot)))
-    clean = result.dataset
+    clean = data.dataset
     cutoff = pd.Timestamp(as_of) if as_of else default_as_of(clean.transactions)
     predictors = {kind: None if found is None else found.predictor
                   for kind, found in champions.items()}

@@ -1,7 +1,9 @@
-"""Flow: validate a data set, train challengers, score them against the champions, promote.
+"""Flows: validate a data set, train challengers, score them against the champions, promote.
 
-Reads as: take the store's lock and repair what a killed run left -> load -> validate
-(quarantine, in this run's own folder) -> keep the history before the scoring date -> train
+``train_models`` (``tailor train``, the weekly deployment) reads as: load -> validate
+(quarantine, in this run's own folder) -> ``train_challengers``, the subflow ``tailor run`` also
+calls on the data set it validated once: take the store's lock and repair what a killed run
+left -> keep the history before the scoring date -> train
 each chosen model (concurrently, each its own MLflow run under one parent run: tune and judge a
 holdout twin, register the served model fit on all that history; a model the data cannot train
 is skipped with its reason) -> score challenger and champion configurations on the challenger's
@@ -22,16 +24,17 @@ from prefect.cache_policies import NO_CACHE
 
 from tailor import kinds
 from tailor.adapters import tracking
+from tailor.adapters.gate import Decision
 from tailor.adapters.registry_lock import registry_lock
 from tailor.adapters.training import SkippedTraining, TrackedTraining
 from tailor.configs import load_settings
 from tailor.configs.schema import Settings
 from tailor.data.validate import ValidationResult
 from tailor.flows.reporting import markdown_table
+from tailor.flows.validated import ValidatedData, load_validated
 from tailor.models.features import default_as_of
 from tailor.models.windows import check_as_of
-from tailor.tasks.data import load_raw, validate
-from tailor.tasks.gate import Decision, apply_decisions, evaluate_gate
+from tailor.tasks.gate import apply_decisions, evaluate_gate
 from tailor.tasks.reconcile import reconcile_store
 from tailor.tasks.retry import TRANSIENT_RETRIES
 from tailor.tasks.training import train_model_task
@@ -109,17 +112,20 @@ def train_models(
     """Validate ``data_dir``, train the chosen models as of a date (default: the data's end),
     and (``promote``) gate each challenger against its champion and move the aliases."""
     settings = load_settings(config_files or [], overrides or [])
+    chosen = chosen_models(models)
+    run_dir = Path(out_dir) / "runs" / run_folder_name()
+    data = load_validated(data_dir, settings.data, str(run_dir / "quarantine"))
+    return train_challengers(settings, data, chosen, as_of, promote) | {"run_dir": str(run_dir)}
+
+
+def chosen_models(models: list[str] | None) -> list[str]:
+    """The model kinds to train (default: every registered kind); unknown names fail here."""
     known = kinds.kinds()
     chosen = list(models or known)
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(known)}")
-    run_dir = Path(out_dir) / "runs" / run_folder_name()
-    with registry_lock(tracking.tracking_uri(settings.tracking), f"tailor train {run_dir.name}",
-                       settings.registry.lock_wait_seconds):
-        repaired = reconcile_store(settings)
-        summary = _train(settings, data_dir, run_dir, chosen, as_of, promote)
-    return summary | {"repaired": repaired, "run_dir": str(run_dir)}
+    return chosen
 
 
 def run_folder_name() -> str:
@@ -127,10 +133,22 @@ def run_folder_name() -> str:
     return f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
 
 
-def _train(settings: Settings, data_dir: str, run_dir: Path, chosen: list[str],
-           as_of: str | None, promote: bool) -> dict[str, Any]:
-    raw = load_raw(data_dir)
-    result = validate(raw, settings.data, str(run_dir / "quarantine"))
+@flow(name="train-challengers", log_prints=True)
+def train_challengers(settings: Settings, data: ValidatedData, models: list[str],
+                      as_of: str | None = None, promote: bool = True) -> dict[str, Any]:
+    """Under the store's lock (after repairing what a killed run left), train the chosen
+    models on a validated data set and gate them against the champions."""
+    holder = f"tailor train pid {os.getpid()}"
+    with registry_lock(tracking.tracking_uri(settings.tracking), holder,
+                       settings.registry.lock_wait_seconds):
+        repaired = reconcile_store(settings)
+        summary = _train(settings, data, chosen_models(models), as_of, promote)
+    return summary | {"repaired": repaired}
+
+
+def _train(settings: Settings, data: ValidatedData, chosen: list[str], as_of: str | None,
+           promote: bool) -> dict[str, Any]:
+    result = data.result
     cutoff = check_as_of(result.dataset.transactions,
                          pd.Timestamp(as_of) if as_of else
                          default_as_of(result.dataset.transactions))

@@ -16,8 +16,10 @@ import re
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 
 from tailor.configs.schema import FeatureSettings
+from tailor.contracts import CustomerFeatures, DataFrame
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW
 
 DAY = pd.Timedelta(days=1)
@@ -188,25 +190,28 @@ def _empty_features(customers: pd.DataFrame | None) -> pd.DataFrame:
     return frame
 
 
+@pa.check_types(inplace=True)
 def customer_features(
     transactions: pd.DataFrame,
     as_of: pd.Timestamp | str,
     settings: FeatureSettings,
     customers: pd.DataFrame | None = None,
     products: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+) -> DataFrame[CustomerFeatures]:
     """One row per customer with a purchase before ``as_of``; columns as in the module docstring.
 
     Index: ``customer_id`` (str), sorted. Numeric columns are float64 and never NaN; ``attr_*``
     columns keep the customers table's dtypes (NaN for customers missing from that table).
-    Category shares appear only when ``products`` has a ``category`` column.
+    Category shares appear only when ``products`` has a ``category`` column. The result is
+    checked against :class:`~tailor.contracts.CustomerFeatures` (in place: no copy), so every
+    consumer (training, scoring, the serving snapshot) can rely on its rules.
     """
     as_of = _as_timestamp(as_of)
     past = history(transactions, as_of)
     quantity = past["quantity"].to_numpy()
     buy = past.loc[quantity > 0, list(TRANSACTION_COLUMNS)]
     if buy.empty:
-        return _empty_features(customers)
+        return _empty_features(customers)  # type: ignore[return-value]
     ret = past.loc[quantity < 0, list(TRANSACTION_COLUMNS)]
 
     codes, ids = pd.factorize(buy["customer_id"], sort=True)
@@ -294,7 +299,7 @@ def customer_features(
         attrs = customers.set_index("customer_id")[attribute_columns(customers)]
         attrs = attrs.reindex(features.index).add_prefix(ATTRIBUTE_PREFIX)
         features = pd.concat([features, attrs], axis=1)
-    return features
+    return features  # type: ignore[return-value]
 
 
 def churn_labels(

@@ -3,6 +3,10 @@
 Plain Python over the plain predictors (``SegmentationModel``, ``ChurnModel``,
 ``RecommenderModel``), vectorised: no MLflow, no Prefect. A model that is ``None`` (no champion)
 leaves its columns null; the action rules then see nulls, which never match a condition.
+
+The frame the action rules read is put together in one place, :func:`scored_frame`, from each
+step's output: batch scoring (:func:`score_customers`) and the serving app (which precomputes the
+steps over its snapshot) both call it, so their next best actions cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 
 from tailor.configs.schema import ScoringSettings
+from tailor.contracts import CustomerFeatures, CustomerScores, DataFrame
 from tailor.models.actions import ACTION_COLUMN, next_best_action
 from tailor.models.features import BASE_COLUMNS, PROVENANCE_COLUMNS
 
@@ -143,44 +149,85 @@ def score_columns(steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> tuple[str, ...
 SCORE_COLUMNS = score_columns()
 
 
-def apply_steps(features: pd.DataFrame, models: Mapping[str, tuple[str, Any] | None],
-                settings: ScoringSettings, customers: pd.DataFrame | None = None,
-                steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> pd.DataFrame:
-    """``features`` with every step's columns and the next best action (the one code path of
-    batch scoring and the serving snapshot)."""
-    frame = features
+def join_step_outputs(features: pd.DataFrame, outputs: Mapping[str, pd.DataFrame | None],
+                      steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> pd.DataFrame:
+    """``features`` with every step's columns: ``outputs[kind]`` aligned on the customer index,
+    or the step's empty (null) columns for a kind with no output (no champion, or not
+    precomputed). Dtypes are kept (``segment`` stays nullable Int64)."""
+    columns: dict[str, Any] = {}
     for step in steps:
-        found = models.get(step.kind)
-        part = (step.empty(features.index) if found is None
-                else step.score(found[1], frame, customers, settings))
-        frame = frame.assign(**{c: part[c].to_numpy() if c != "segment" else part[c].array
-                                for c in step.columns})
+        part = outputs.get(step.kind)
+        if part is None:
+            part = step.empty(features.index)
+        elif not part.index.equals(features.index):
+            part = part.reindex(features.index)
+        missing = [c for c in step.columns if c not in part.columns]
+        if missing:
+            raise ValueError(f"the {step.kind} score step gave no column(s) {missing}; "
+                             f"it declares {list(step.columns)}")
+        columns.update({c: part[c].array for c in step.columns})
+    return features.assign(**columns)
+
+
+def scored_frame(features: pd.DataFrame, outputs: Mapping[str, pd.DataFrame | None],
+                 settings: ScoringSettings,
+                 steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> pd.DataFrame:
+    """``features`` + every step's columns + the next best action, over the whole population
+    (``<column>_pct`` percentiles are relative to it): the one definition of what the action
+    rules read, shared by batch scoring and the serving snapshot."""
+    frame = join_step_outputs(features, outputs, steps)
     frame[ACTION_COLUMN] = next_best_action(frame, settings)
     return frame
 
 
+def step_outputs(features: pd.DataFrame, models: Mapping[str, tuple[str, Any] | None],
+                 settings: ScoringSettings, customers: pd.DataFrame | None = None,
+                 steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> dict[str, pd.DataFrame]:
+    """Each kind's columns from its model, in step order (a later step reads the earlier ones'
+    columns: the recommender's cold start reads the segment); kinds without a model are left
+    out."""
+    outputs: dict[str, pd.DataFrame] = {}
+    frame = features
+    for step in steps:
+        found = models.get(step.kind)
+        if found is not None:
+            outputs[step.kind] = step.score(found[1], frame, customers, settings)
+        frame = join_step_outputs(frame, outputs, (step,))
+    return outputs
+
+
+def apply_steps(features: pd.DataFrame, models: Mapping[str, tuple[str, Any] | None],
+                settings: ScoringSettings, customers: pd.DataFrame | None = None,
+                steps: Sequence[ScoreStep] = BUILT_IN_STEPS) -> pd.DataFrame:
+    """``features`` with every step's columns and the next best action."""
+    outputs = step_outputs(features, models, settings, customers, steps)
+    return scored_frame(features, outputs, settings, steps)
+
+
+@pa.check_types(inplace=True)
 def score_customers(
-    features: pd.DataFrame,
+    features: DataFrame[CustomerFeatures],
     models: Mapping[str, tuple[str, Any] | None],
     settings: ScoringSettings,
     customers: pd.DataFrame | None = None,
     steps: Sequence[ScoreStep] = BUILT_IN_STEPS,
-) -> pd.DataFrame:
+) -> DataFrame[CustomerScores]:
     """One row per customer of ``features`` (indexed by customer_id), columns
     :func:`score_columns` of ``steps``. ``models`` maps each kind to ``(version, predictor)``
-    or None."""
+    or None. Both frames are checked against their contracts (in place: no copy)."""
     frame = apply_steps(features, models, settings, customers, steps)
     out = {"customer_id": features.index.to_numpy(dtype=object)}
     for step in steps:
         for column in step.columns:
-            out[column] = frame[column].array if column == "segment" else frame[column].to_numpy()
+            out[column] = frame[column].array
     out[ACTION_COLUMN] = frame[ACTION_COLUMN].to_numpy()
     for step in steps:
         found = models.get(step.kind)
         version = None if found is None else str(found[0])
         out[f"{step.kind}_version"] = pd.Series([version] * len(features), dtype=object).to_numpy()
-    return pd.DataFrame(out, columns=list(score_columns(steps)))
+    return pd.DataFrame(out, columns=list(score_columns(steps)))  # type: ignore[return-value]
 
 
 __all__ = ["BUILT_IN_STEPS", "SCORE_COLUMNS", "ScoreStep", "apply_steps", "cold_attributes",
-           "recommendations", "score_columns", "score_customers"]
+           "join_step_outputs", "recommendations", "score_columns", "score_customers",
+           "scored_frame", "step_outputs"]

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tailor.configs.schema import DataSettings, FeatureSettings
-from tailor.contracts import DataFrame, Transactions
+from tailor.contracts import CustomerFeatures, DataFrame, Transactions
 from tailor.data.dataset import Dataset
 from tailor.data.io import read_dataset, write_frame_atomic
 from tailor.data.validate import (
@@ -47,14 +47,14 @@ def validate(raw: Dataset, settings: DataSettings, quarantine_dir: str) -> Valid
 
 
 @task(name="customer-features", cache_policy=NO_CACHE)
-@pa.check_types
+@pa.check_types(inplace=True)  # the contracts are checked on the frames themselves, not copies
 def build_customer_features(
     transactions: DataFrame[Transactions],
     customers: pd.DataFrame | None,
     products: pd.DataFrame | None,
     as_of: pd.Timestamp,
     settings: FeatureSettings,
-) -> pd.DataFrame:
+) -> DataFrame[CustomerFeatures]:
     """Customer features from history strictly before ``as_of``."""
     return customer_features(transactions, as_of, settings, customers=customers,
                              products=products)

@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real data sets are, and the PostgreSQL server for SQL tests."""
+"""Shared fixtures: where the real data sets are, the PostgreSQL server for SQL tests, and
+customer features of a small generated retailer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +72,18 @@ def pg_schema(pg_url: str) -> Iterator[tuple[str, str]]:
         with engine.begin() as conn:
             conn.execute(sa.text(f'drop schema "{schema}" cascade'))
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def retailer_features() -> pd.DataFrame:
+    """``customer_features`` of a small generated retailer (category shares, attributes)."""
+    from tailor.configs import load_settings
+    from tailor.data.generate import generate
+    from tailor.models.features import customer_features, default_as_of
+
+    settings = load_settings([], ["generate.customers=300", "generate.products=80",
+                                  "generate.messy_share=0"])
+    data = generate(settings.generate).dataset
+    return customer_features(data.transactions, default_as_of(data.transactions),
+                             settings.features, customers=data.customers,
+                             products=data.products)

@@ -1,6 +1,6 @@
 """What the service knows of one snapshot customer: segment, churn risk, next best action.
 
-All three are lookups in tables precomputed when the state was built (see ``state.py``), so
+All three are lookups in tables precomputed when the state was built (see ``precompute.py``), so
 they run on the event loop.
 """
 

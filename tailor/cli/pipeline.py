@@ -1,5 +1,5 @@
 """The pipeline commands, each a Prefect flow run against a throwaway API: ``prepare``,
-``train``, ``score``, and ``run`` (all three on generated data)."""
+``train``, ``score``, and ``run`` (all three in one flow, on generated data)."""
 
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def score(
     products and next best action, one row per customer (a Prefect flow)."""
     settings(config, set_)
     quiet_services()
+    from tailor.adapters.score_output import ScoreTargetError, parse_target
     from tailor.flows.score import score_customers
-    from tailor.tasks.scoring import ScoreTargetError, parse_target
 
     try:
         parse_target(out)
@@ -113,34 +113,38 @@ def run(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """The main job on generated data: generate a retailer, validate it, build features, tune
-    and register the three models (promoting those that beat the champions), score everyone."""
+    """The main job on generated data: generate a retailer, then one flow validates it once,
+    builds features, tunes and registers the three models (promoting those that beat the
+    champions) and scores everyone."""
     resolved = settings(config, set_)
     quiet_services()
     from tailor.adapters.tracking import tracking_uri
     from tailor.data.generate import generate, write_generated
+    from tailor.flows.run import run_main_job
 
     data_dir = out / "data"
     generated = generate(resolved.generate)
     write_generated(generated, data_dir)
     typer.echo(f"generated {len(generated.dataset.transactions):,} order lines in {data_dir}")
-    configs, sets = flow_args(config, set_)
-    run_flow("run", lambda: run_main_job(data_dir, out, configs, sets))
+    summary = run_flow("run", lambda: run_main_job(str(data_dir), str(out), resolved))
+    typer.echo("")
+    print_preparation(summary["prepare"])
+    print_training(summary["train"])
+    typer.echo("")
+    print_scoring(summary["score"])
     typer.echo(f"MLflow store: {tracking_uri(resolved.tracking)}")
-    typer.echo("browse runs:  .venv/bin/tailor ui   (MLflow UI on http://127.0.0.1:5000)")
+    typer.echo(f"browse runs:  {_this_command()} ui   (MLflow UI on http://127.0.0.1:5000)")
 
 
-def run_main_job(data_dir: Path, out: Path, configs: list[str], sets: list[str]) -> None:
-    """The flows behind `tailor run`: prepare, train, score, each summary printed as its flow
-    ends. The only place `run` calls flows, so one composed flow can take its place here."""
-    from tailor.flows.prepare import prepare_data
-    from tailor.flows.score import score_customers
-    from tailor.flows.train import train_models
+def _this_command() -> str:
+    """How the user can run this command again (``.venv/bin/tailor`` after ``make run``)."""
+    import shutil
+    import sys
 
-    prepared = prepare_data(str(data_dir), str(out), None, configs, sets)
-    typer.echo("")
-    print_preparation(prepared)
-    print_training(train_models(str(data_dir), str(out), None, None, configs, sets))
-    typer.echo("")
-    print_scoring(score_customers(str(data_dir), str(out / "scores.parquet"), None, None,
-                                  configs, sets))
+    invoked = Path(sys.argv[0])
+    if invoked.name != "tailor" or shutil.which("tailor") == str(invoked):
+        return "tailor"
+    try:
+        return str(invoked.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(invoked)

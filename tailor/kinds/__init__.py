@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tailor.kinds.spec import ModelSpec, TrainedModel
+from tailor.models.scoring import ScoreStep
 
 _SPECS: dict[str, ModelSpec] = {}
 
@@ -49,6 +50,11 @@ def specs(chosen: Iterable[str] | None = None) -> tuple[ModelSpec, ...]:
     return tuple(spec for kind, spec in _SPECS.items() if kind in wanted)
 
 
+def score_steps(chosen: Iterable[str] | None = None) -> tuple[ScoreStep, ...]:
+    """The score steps of :func:`specs`, in the order batch scoring and serving apply them."""
+    return tuple(spec.score_step for spec in specs(chosen))
+
+
 def _register_built_in() -> None:
     from tailor.kinds import churn, recommender, segmentation
 
@@ -58,4 +64,5 @@ def _register_built_in() -> None:
 
 _register_built_in()
 
-__all__ = ["ModelSpec", "TrainedModel", "get", "kinds", "register", "specs", "unregister"]
+__all__ = ["ModelSpec", "TrainedModel", "get", "kinds", "register", "score_steps", "specs",
+           "unregister"]

@@ -34,6 +34,7 @@ from mlflow import MlflowClient
 from tailor import kinds
 from tailor.adapters import registry
 from tailor.adapters.pyfunc import PREDICTOR_ARTIFACT, log_predictor
+from tailor.adapters.score_output import write_snapshot
 from tailor.adapters.snapshot import FEATURES_FILE, stage
 from tailor.adapters.tracking import client_for, ensure_experiment
 from tailor.adapters.training import train_model
@@ -42,7 +43,6 @@ from tailor.data.generate import generate
 from tailor.deployments.api.app import create_app
 from tailor.deployments.api.state import ServingRuntime
 from tailor.models.features import customer_features, default_as_of
-from tailor.tasks.scoring import write_snapshot
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from mlflow import MlflowClient
 
-from tailor.adapters import registry
+from tailor.adapters import registry, registry_audit
 from tailor.configs import load_settings
 from tailor.data.generate import generate, write_generated
 from tailor.flows.train import train_models
@@ -102,7 +102,7 @@ def test_successive_retrains_gate_failures_and_rollback(world: dict) -> None:
     assert registry.alias_version(client, "tailor-churn", "champion") == "2"
     registry.rollback(client, "tailor-churn", actor="test")
     assert registry.alias_version(client, "tailor-churn", "champion") == "1"
-    trail = registry.audit_trail(client, "tailor-churn")
+    trail = registry_audit.audit_trail(client, "tailor-churn")
     champion_moves = trail[trail["alias"] == "champion"]
     assert list(champion_moves["to_version"]) == ["1", "2", "1"]
-    assert registry.champion_at(client, "tailor-churn", after_first) == "1"
+    assert registry_audit.champion_at(client, "tailor-churn", after_first) == "1"

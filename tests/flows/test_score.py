@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from tailor.adapters.champions import clear_cache, load_champions
 from tailor.adapters.registry import GATE_PROMOTE, apply_moves, plan_move, promote, registered_name
+from tailor.adapters.score_output import ScoreTargetError, parse_target, write_sql_atomic
 from tailor.adapters.snapshot import published
 from tailor.adapters.tracking import client_for
 from tailor.cli import app
@@ -24,11 +25,10 @@ from tailor.configs import Settings, load_settings
 from tailor.data.generate import generate, write_generated
 from tailor.data.io import read_dataset
 from tailor.data.validate import validate_dataset
-from tailor.deployments.api.state import load_snapshot
+from tailor.deployments.api.snapshot_state import load_snapshot
 from tailor.flows.score import score_customers
 from tailor.models.churn import ChurnModelError
 from tailor.models.features import customer_features, default_as_of
-from tailor.tasks.scoring import ScoreTargetError, parse_target, write_sql_atomic
 
 K = 5
 

@@ -12,9 +12,18 @@ import pytest
 from tailor.configs import load_settings
 from tailor.configs.schema import ScoringSettings
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW
+from tailor.models.features import BASE_COLUMNS
 from tailor.models.scoring import SCORE_COLUMNS, cold_attributes, recommendations, score_customers
 
 IDS = ["c1", "c2", "c3", "c4", "c5", "c6"]
+
+
+def feature_frame(ids: Sequence[str], **columns: Sequence[float]) -> pd.DataFrame:
+    """A frame of the features contract: ``columns`` as given, every other base column a
+    constant that meets its rules (score_customers checks its input)."""
+    base = {c: np.full(len(ids), 0.0 if c == "trend" else 1.0) for c in BASE_COLUMNS}
+    return pd.DataFrame({**base, **columns}, index=pd.Index(ids, name="customer_id",
+                                                            dtype=object))
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +34,13 @@ def scoring() -> ScoringSettings:
 @pytest.fixture
 def features() -> pd.DataFrame:
     """c1 is the biggest spender; c3 is new; everybody else has long tenure."""
-    return pd.DataFrame({
-        "monetary": [1000.0, 10.0, 20.0, 30.0, 40.0, 50.0],
-        "frequency": [9.0, 1.0, 1.0, 3.0, 4.0, 2.0],
-        "tenure_days": [400.0, 400.0, 30.0, 400.0, 400.0, 400.0],
-        "cat_share_toys": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-    }, index=pd.Index(IDS, name="customer_id"))
+    return feature_frame(
+        IDS,
+        monetary=[1000.0, 10.0, 20.0, 30.0, 40.0, 50.0],
+        frequency=[9.0, 1.0, 1.0, 3.0, 4.0, 2.0],
+        tenure_days=[400.0, 400.0, 30.0, 400.0, 400.0, 400.0],
+        cat_share_toys=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+    )
 
 
 class FakeSegmentation:
@@ -149,8 +159,7 @@ def test_a_missing_model_leaves_its_columns_null_and_its_version_none(
 
 def test_no_customers_gives_an_empty_frame_with_the_score_columns(
         scoring: ScoringSettings) -> None:
-    empty = pd.DataFrame({"monetary": [], "tenure_days": []},
-                         index=pd.Index([], name="customer_id", dtype=object))
+    empty = feature_frame([])
     out = score_customers(empty, all_models(), scoring)
     assert tuple(out.columns) == SCORE_COLUMNS and len(out) == 0
 
@@ -267,6 +276,6 @@ def test_cold_attributes_join_base_features_customer_attributes_and_segment(
 
 def test_cold_attributes_without_customers_or_segments(features: pd.DataFrame) -> None:
     got = cold_attributes(features, None)
-    assert sorted(got.columns) == ["frequency", "monetary", "tenure_days"]
+    assert list(got.columns) == list(BASE_COLUMNS)  # the base columns, no shares
     no_segments = cold_attributes(features, None, pd.Series([pd.NA] * 6, index=features.index))
     assert "segment" not in no_segments.columns

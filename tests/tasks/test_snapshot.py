@@ -1,7 +1,7 @@
 """The serving snapshot on disk: versioned directories, one atomic publish, kills, pruning.
 
-Everything is written by the score flow's writer (``tasks.scoring.write_snapshot``) or its
-lower-level steps, and read by the serving API's loader (``deployments.api.state``).
+Everything is written by the score flow's writer (``adapters.score_output.write_snapshot``) or its
+lower-level steps, and read by the serving API's loader (``deployments.api.snapshot_state``).
 """
 
 from __future__ import annotations
@@ -13,19 +13,25 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from tailor.adapters import snapshot
-from tailor.deployments.api.state import load_snapshot, snapshot_stamp
-from tailor.tasks.scoring import write_snapshot
+from tailor.adapters.score_output import write_snapshot
+from tailor.deployments.api.snapshot_state import load_snapshot, snapshot_stamp
+from tailor.models.features import BASE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def features(as_of: str, customers: int = 3) -> pd.DataFrame:
-    ids = pd.Index([f"C{i}" for i in range(customers)], name="customer_id")
-    return pd.DataFrame({"recency_days": range(customers), "as_of": as_of}, index=ids)
+    """Customer features the loader accepts (it checks the contract), tagged with ``as_of``."""
+    ids = pd.Index([f"C{i}" for i in range(customers)], name="customer_id", dtype=object)
+    frame = pd.DataFrame({c: np.full(customers, 0.0 if c == "trend" else 1.0)
+                          for c in BASE_COLUMNS}, index=ids)
+    return frame.assign(recency_days=np.arange(customers, dtype=float),
+                        tenure_days=float(customers), as_of=as_of)
 
 
 def attributes(customers: int = 3) -> pd.DataFrame:
