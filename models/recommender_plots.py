@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import optuna
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -34,34 +33,22 @@ def precision_curve(model: RecommenderModel, transactions: pd.DataFrame, horizon
 
 
 def plot_precision_curve(curve: pd.DataFrame) -> Figure:
-    """Precision and recall against k, one line per model/baseline."""
-    fig = Figure(figsize=(10, 4))
+    """Precision and recall against k on the holdout, one line per model/baseline."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(10, 4.5))
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("precision", "recall"), strict=True):
         for name in CURVE_SERIES:
             ax.plot(curve.index, curve[f"{name} {metric}"], marker="o", label=name)
-        ax.set_xlabel("k")
-        ax.set_ylabel(f"{metric}@k (holdout)")
+        ax.set_xlabel("k (products recommended)")
+        ax.set_ylabel(f"{metric}@k")
+        ax.set_title(f"Holdout {metric}@k (higher is better)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
     return fig
 
 
-def plot_tuning_history(study: optuna.Study) -> Figure:
-    """Validation precision@k per completed trial and the running best."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    fig = Figure(figsize=(6, 4))
-    ax = fig.subplots()
-    values = [t.value for t in done]
-    ax.scatter([t.number for t in done], values, label="trial")
-    best = pd.Series(values, dtype=float).cummax()
-    ax.plot([t.number for t in done], best, color="black", label="best so far")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("validation precision@k (blend)")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-__all__ = ["plot_precision_curve", "plot_tuning_history", "precision_curve"]
+__all__ = ["plot_precision_curve", "precision_curve"]

@@ -253,13 +253,25 @@ class TrialRunLogger:
 _PYPLOT_LOCK = threading.Lock()  # Optuna's plots use pyplot's global state; tasks run in threads
 
 
-def log_study(client: MlflowClient, run_id: str, study: optuna.Study) -> None:
+def log_study(client: MlflowClient, run_id: str, study: optuna.Study,
+              objective: str = "objective") -> None:
     """Optuna history, parameter importance and the trials table as artifacts of the run."""
+    log_frame(client, run_id, study.trials_dataframe(), "optuna/trials.csv")
     with _PYPLOT_LOCK:
-        _log_study_plots(client, run_id, study)
+        for name, figure in study_figures(study, objective).items():
+            log_figure(client, run_id, figure, f"optuna/{name}.png")
 
 
-def _log_study_plots(client: MlflowClient, run_id: str, study: optuna.Study) -> None:
+def _retitle(ax: Any, title: str) -> None:
+    """Replace Optuna's titles (it sets them in every position) with one that says more."""
+    for where in ("left", "center", "right"):
+        ax.set_title("", loc=where)
+    ax.set_title(title)
+
+
+def study_figures(study: optuna.Study, objective: str = "objective") -> dict[str, Any]:
+    """Optuna's history and importance plots, titled with what was tuned and which way is
+    better, sized so that no parameter name is cut off."""
     import warnings
 
     import matplotlib
@@ -267,17 +279,29 @@ def _log_study_plots(client: MlflowClient, run_id: str, study: optuna.Study) -> 
     matplotlib.use("Agg")
     from optuna.visualization import matplotlib as ovm
 
-    trials = study.trials_dataframe()
-    log_frame(client, run_id, trials, "optuna/trials.csv")
+    better = ("higher" if study.direction == optuna.study.StudyDirection.MAXIMIZE
+              else "lower")
+    figures: dict[str, Any] = {}
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if done:
-            log_figure(client, run_id, ovm.plot_optimization_history(study).figure,
-                       "optuna/history.png")
-        if len(done) >= 2 and len({tuple(sorted(t.params)) for t in done}) >= 1:
+            ax = ovm.plot_optimization_history(study)
+            _retitle(ax, f"Tuning history: {objective} per trial ({better} is better)")
+            ax.set_ylabel(objective)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.figure.set_size_inches(8, 4.5)
+            ax.figure.tight_layout()
+            figures["history"] = ax.figure
+        if len(done) >= 2:
             try:
                 ax = ovm.plot_param_importances(study)
-                log_figure(client, run_id, ax.figure, "optuna/param_importances.png")
             except (ValueError, RuntimeError):
-                pass  # importance needs variation in at least one parameter
+                ax = None  # importance needs variation in at least one parameter
+            if ax is not None:
+                rows = len(ax.get_yticklabels())
+                _retitle(ax, f"Parameter importance for the {objective}")
+                ax.figure.set_size_inches(9, max(3.5, 1.5 + 0.45 * rows))
+                ax.figure.tight_layout()
+                figures["param_importances"] = ax.figure
+    return figures

@@ -68,6 +68,7 @@ def track_training(
     seed: int,
     train: Callable[[optuna.Study, list[Callable[..., None]]], TrainedModel],
     study_direction: str = "maximize",
+    study_objective: str = "objective",
     parent_run_id: str | None = None,
     register: bool = True,
 ) -> TrackedTraining:
@@ -101,7 +102,7 @@ def track_training(
         for name, table in result.tables.items():
             tracking.log_frame(client, run_id, table, f"tables/{name}.csv")
             tracking.log_frame(client, run_id, table, f"tables/{name}.html")
-        tracking.log_study(client, run_id, study)
+        tracking.log_study(client, run_id, study, study_objective)
         registered = f"tailor-{kind}" if register else None  # = ModelSpec.registered_name
         logged = log_predictor(client, run_id, result.predictor, result.input_example,
                                registered_model_name=registered,
@@ -134,4 +135,5 @@ def train_model(
     return track_training(
         settings, spec.kind, run_name, fingerprint, spec.seed(settings),
         lambda study, callbacks: spec.fit(settings, clean, windows, study, callbacks, **options),
-        study_direction=spec.study_direction, parent_run_id=parent_run_id)
+        study_direction=spec.study_direction, study_objective=spec.study_objective,
+        parent_run_id=parent_run_id)

@@ -150,5 +150,6 @@ SPEC = ModelSpec(
     score_step=scoring.CHURN,
     seed=lambda settings: settings.churn.seed,
     study_direction="minimize",
+    study_objective="validation log loss",
     prepare=churn_data,
 )

@@ -32,7 +32,6 @@ from tailor.models.recommender import (
 from tailor.models.recommender_model import RecommenderModel
 from tailor.models.recommender_plots import (
     plot_precision_curve,
-    plot_tuning_history,
     precision_curve,
 )
 from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
@@ -102,8 +101,7 @@ def fit_recommender_run(
                 "interaction_weight": feats.interaction_weight, "n_trials": cfg.n_trials},
         metrics=metrics,
         input_example=_input_example(pd.Index(served.user_ids), customers),
-        figures={"holdout_precision_at_k": plot_precision_curve(curve),
-                 "tuning_history": plot_tuning_history(study)},
+        figures={"holdout_precision_at_k": plot_precision_curve(curve)},
         tables={"holdout_precision_at_k": curve},
         datasets={"training_transactions": tx,
                   "holdout_transactions": tx[stamp >= start]},
@@ -142,6 +140,7 @@ SPEC = ModelSpec(
     gate_metric=lambda settings: f"precision_at_{settings.recommender.k}",
     score_step=scoring.RECOMMENDER,
     seed=lambda settings: settings.recommender.seed,
+    study_objective="validation precision@k",
     per_request=True,
     serve_check=smoke_test,
 )

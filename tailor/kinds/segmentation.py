@@ -109,4 +109,5 @@ SPEC = ModelSpec(
     gate_metric=lambda settings: OBJECTIVE,
     score_step=scoring.SEGMENTATION,
     seed=lambda settings: settings.segmentation.seed,
+    study_objective="segmentation objective (segmentation.objective)",
 )
