@@ -52,7 +52,10 @@ def open_parent_run(settings: Settings, name: str, fingerprint_: str,
     client = tracking.client_for(settings.tracking)
     experiment = tracking.ensure_experiment(
         client, f"{settings.tracking.experiment_prefix}-retrain",
-        tracking.artifact_location(settings.tracking, "retrain"))
+        tracking.artifact_location(settings.tracking, "retrain"),
+        description="tailor retrains: one parent run per `tailor train` or scheduled retrain, "
+                    "with the rows accepted and quarantined and the gate's decisions "
+                    "(decisions/promotion.csv); each model's run links back to it.")
     run_id = tracking.start_run(
         client, experiment, name,
         tags=tracking.standard_tags(settings, fingerprint_, settings.generate.seed,

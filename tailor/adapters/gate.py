@@ -186,6 +186,14 @@ def _tag_decision(client: MlflowClient, decision: Decision) -> None:
     tags = {**decision.tags(), registry.GATE_STATE: "decided"}
     for key, value in tags.items():
         client.set_model_version_tag(name, decision.challenger_version, key, value)
+    version = client.get_model_version(name, decision.challenger_version)
+    champion = ("no champion" if decision.champion_score is None else
+                f"champion v{decision.champion_version} {decision.champion_score:.4f}")
+    verdict = (f"Gate ({decision.metric} on the same holdout): challenger "
+               f"{decision.challenger_score:.4f}, {champion}. {decision.reason}")
+    client.update_model_version(name, decision.challenger_version,
+                                description="\n\n".join(filter(None, [version.description,
+                                                                      verdict])))
 
 
 def _plan(client: MlflowClient, decision: Decision, actor: str) -> list[registry.AliasMove]:

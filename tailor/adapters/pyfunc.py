@@ -66,6 +66,8 @@ def log_predictor(
     input_example: pd.DataFrame,
     registered_model_name: str | None = None,
     params_example: dict[str, Any] | None = None,
+    model_description: str | None = None,
+    version_description: str | None = None,
 ) -> LoggedPredictor:
     """Save ``predictor`` as a pyfunc model under ``run_id`` and register it when a name is given.
 
@@ -92,12 +94,13 @@ def log_predictor(
     version = None
     if registered_model_name:
         try:
-            client.create_registered_model(registered_model_name)
+            client.create_registered_model(registered_model_name, description=model_description)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         source = f"{client.get_run(run_id).info.artifact_uri}/{MODEL_ARTIFACT}"
-        version = client.create_model_version(registered_model_name, source, run_id=run_id).version
+        version = client.create_model_version(registered_model_name, source, run_id=run_id,
+                                              description=version_description).version
     return LoggedPredictor(uri, None if version is None else str(version))
 
 

@@ -76,19 +76,27 @@ def artifact_location(settings: TrackingSettings, name: str) -> str | None:
     return None
 
 
-def ensure_experiment(client: MlflowClient, name: str,
-                      artifact_location: str | None = None) -> str:
-    """The experiment's id, creating it on first use (safe when two tasks race to create it)."""
+DESCRIPTION_TAG = "mlflow.note.content"
+"""Where the MLflow UI reads an experiment's or a run's description from."""
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None,
+                      description: str | None = None) -> str:
+    """The experiment's id, creating it on first use (safe when two tasks race to create it);
+    ``description`` is shown on its page in the MLflow UI (set once, when it has none)."""
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location)
-    except mlflow.exceptions.MlflowException:
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
+    if found is None:
+        try:
+            return client.create_experiment(
+                name, artifact_location=artifact_location,
+                tags={DESCRIPTION_TAG: description} if description else None)
+        except mlflow.exceptions.MlflowException:
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+    if description and not found.tags.get(DESCRIPTION_TAG):
+        client.set_experiment_tag(found.experiment_id, DESCRIPTION_TAG, description)
+    return found.experiment_id
 
 
 def data_fingerprint(frame: pd.DataFrame) -> str:

@@ -60,6 +60,14 @@ def _log_lineage(client: MlflowClient, run_id: str, datasets: Mapping[str, pd.Da
         client.log_inputs(run_id, datasets=inputs)
 
 
+def _version_description(result: TrainedModel, fingerprint: str) -> str:
+    """What one registered version is: the data it saw and the window that judged it."""
+    w = result.windows.params()
+    return (f"Fit on every purchase before {w['as_of']} (data fingerprint {fingerprint}); "
+            f"judged by its twin, fit before the {w['holdout_days']}-day holdout starting "
+            f"{w['holdout_start']} and scored on it (holdout_* metrics of the run).")
+
+
 def track_training(
     settings: Settings,
     kind: str,
@@ -71,6 +79,7 @@ def track_training(
     study_objective: str = "objective",
     parent_run_id: str | None = None,
     register: bool = True,
+    description: str | None = None,
 ) -> TrackedTraining:
     """Run ``train`` inside one MLflow run and register the resulting model.
 
@@ -80,7 +89,11 @@ def track_training(
     client = tracking.client_for(settings.tracking)
     experiment = tracking.ensure_experiment(
         client, f"{settings.tracking.experiment_prefix}-{kind}",
-        tracking.artifact_location(settings.tracking, kind))
+        tracking.artifact_location(settings.tracking, kind),
+        description=f"tailor {kind}: one run per retrain (its Optuna trials nested beneath it), "
+                    "holding the holdout twin's metrics (holdout_*) and the model registered "
+                    f"as tailor-{kind}. The retrain's parent run is in "
+                    f"{settings.tracking.experiment_prefix}-retrain.")
     tags = tracking.standard_tags(settings, fingerprint, seed, **{"tailor.model": kind})
     run_id = tracking.start_run(client, experiment, run_name, tags=tags,
                                 parent_run_id=parent_run_id)
@@ -106,7 +119,9 @@ def track_training(
         registered = f"tailor-{kind}" if register else None  # = ModelSpec.registered_name
         logged = log_predictor(client, run_id, result.predictor, result.input_example,
                                registered_model_name=registered,
-                               params_example=result.params_example)
+                               params_example=result.params_example,
+                               model_description=description,
+                               version_description=_version_description(result, fingerprint))
         fault_point("after-register")
         tracking.end_run(client, run_id, ok=True)
     except BaseException:
@@ -136,4 +151,4 @@ def train_model(
         settings, spec.kind, run_name, fingerprint, spec.seed(settings),
         lambda study, callbacks: spec.fit(settings, clean, windows, study, callbacks, **options),
         study_direction=spec.study_direction, study_objective=spec.study_objective,
-        parent_run_id=parent_run_id)
+        parent_run_id=parent_run_id, description=spec.description or None)

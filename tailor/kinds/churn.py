@@ -151,5 +151,8 @@ SPEC = ModelSpec(
     seed=lambda settings: settings.churn.seed,
     study_direction="minimize",
     study_objective="validation log loss",
+    description="Churn: the calibrated probability that a customer makes no purchase in the "
+                "next H days (features.horizon_days). Input: customer features as of a date; "
+                "output: churn_probability per customer. Services load tailor-churn@champion.",
     prepare=churn_data,
 )

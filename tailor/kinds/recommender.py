@@ -141,6 +141,10 @@ SPEC = ModelSpec(
     score_step=scoring.RECOMMENDER,
     seed=lambda settings: settings.recommender.seed,
     study_objective="validation precision@k",
+    description="Product recommendations: a LightFM hybrid blended with repeat purchases and "
+                "popularity, ranked by LambdaMART, with a cold start for new customers. "
+                "Input: customer ids (and attributes); output: the top k products each. "
+                "Services load tailor-recommender@champion.",
     per_request=True,
     serve_check=smoke_test,
 )

@@ -110,4 +110,7 @@ SPEC = ModelSpec(
     score_step=scoring.SEGMENTATION,
     seed=lambda settings: settings.segmentation.seed,
     study_objective="segmentation objective (segmentation.objective)",
+    description="Customer segments: K-means on RFM and behaviour features, k tuned, segments "
+                "named for marketers. Input: customer features as of a date; output: segment "
+                "and segment_name per customer. Services load tailor-segmentation@champion.",
 )

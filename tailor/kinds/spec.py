@@ -72,6 +72,8 @@ class ModelSpec:
     score_step: ScoreStep
     seed: Callable[[Settings], int] = lambda settings: 42
     study_direction: str = "maximize"
+    description: str = ""
+    """What the registered model is and how to use it, shown on its registry page."""
     study_objective: str = "validation objective"
     """What the Optuna study optimises, as the tuning plots name it."""
     higher_is_better: bool = True

@@ -40,6 +40,18 @@ def test_train_flow_tracks_every_model_under_one_parent(tmp_path: Path) -> None:
         assert row["version"] == "1"
         assert client.get_model_version(f"tailor-{kind}", "1").run_id == row["run_id"]
         assert row["challenger"] is not None and row["promoted"]
+        # descriptions a person reads in the UI: what it is, which data, which decision
+        model = client.get_registered_model(f"tailor-{kind}")
+        assert "@champion" in model.description
+        version = client.get_model_version(f"tailor-{kind}", "1")
+        assert summary["as_of"] in version.description
+        assert summary["fingerprint"] in version.description
+        assert f"challenger {row['challenger']:.4f}, no champion" in version.description
+        assert row["reason"] in version.description
+        experiment = client.get_experiment(run.info.experiment_id)
+        assert f"tailor-{kind}" in experiment.tags["mlflow.note.content"]
+    retrain = client.get_experiment(parent.info.experiment_id)
+    assert "decisions/promotion.csv" in retrain.tags["mlflow.note.content"]
 
 
 @pytest.mark.usefixtures("prefect_harness")
