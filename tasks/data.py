@@ -47,7 +47,7 @@ def validate(raw: Dataset, settings: DataSettings, quarantine_dir: str) -> Valid
 
 
 @task(name="customer-features", cache_policy=NO_CACHE)
-@pa.check_types(inplace=True)  # the contracts are checked on the frames themselves, not copies
+@pa.check_input(Transactions.to_schema(), "transactions", inplace=True)
 def build_customer_features(
     transactions: DataFrame[Transactions],
     customers: pd.DataFrame | None,
@@ -55,7 +55,8 @@ def build_customer_features(
     as_of: pd.Timestamp,
     settings: FeatureSettings,
 ) -> DataFrame[CustomerFeatures]:
-    """Customer features from history strictly before ``as_of``."""
+    """Customer features from history strictly before ``as_of`` (the frame is checked against
+    its contract once, where :func:`customer_features` builds it)."""
     return customer_features(transactions, as_of, settings, customers=customers,
                              products=products)
 

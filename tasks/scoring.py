@@ -1,7 +1,10 @@
 """The score flow's Prefect tasks: champions in, one row per customer out.
 
 Where and how the output is written (files, SQL tables, the serving snapshot) is
-:mod:`tailor.adapters.score_output`; these tasks add the retries and the run's log.
+:mod:`tailor.adapters.score_output`; these tasks add the retries and the run's log. The frames
+carry their contracts as types; each is checked once, where it is built
+(:func:`~tailor.models.features.customer_features`,
+:func:`~tailor.models.scoring.score_customers`), not again at every task it passes through.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import pandera.pandas as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -36,7 +38,6 @@ def load_champions_task(tracking: TrackingSettings) -> dict[str, Champion | None
 
 
 @task(name="score-customers", cache_policy=NO_CACHE)
-@pa.check_types(inplace=True)
 def score_task(features: DataFrame[CustomerFeatures], champions: dict[str, Champion | None],
                settings: ScoringSettings,
                customers: pd.DataFrame | None) -> DataFrame[CustomerScores]:
@@ -45,14 +46,12 @@ def score_task(features: DataFrame[CustomerFeatures], champions: dict[str, Champ
 
 
 @task(name="write-scores", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-@pa.check_types(inplace=True)
 def write_scores_task(frame: DataFrame[CustomerScores], out: str) -> str:
     return write_scores(frame, out)
 
 
 @task(name="write-serving-snapshot", cache_policy=NO_CACHE,
       **TRANSIENT_RETRIES)
-@pa.check_types(inplace=True)
 def write_snapshot_task(snapshot_dir: str, features: DataFrame[CustomerFeatures],
                         customers: pd.DataFrame | None, manifest: dict[str, Any],
                         keep: int = DEFAULT_KEEP) -> str:

@@ -285,6 +285,7 @@ def study_figures(study: optuna.Study, objective: str = "objective") -> dict[str
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.ticker import MaxNLocator
     from optuna.visualization import matplotlib as ovm
 
     better = ("higher" if study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -297,7 +298,7 @@ def study_figures(study: optuna.Study, objective: str = "objective") -> dict[str
             ax = ovm.plot_optimization_history(study)
             _retitle(ax, f"Tuning history: {objective} per trial ({better} is better)")
             ax.set_ylabel(objective)
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.figure.set_size_inches(8, 4.5)
             ax.figure.tight_layout()
             figures["history"] = ax.figure
