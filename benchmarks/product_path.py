@@ -209,11 +209,11 @@ def _holdout_figures(store: str) -> dict[str, float]:
     """The twin's logged out-of-time figures of each registered model's version 1."""
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     wanted = {"recommender": ["holdout_precision_at_10",
-                              "holdout_baseline_repeat_precision_at_10",
+                              "baseline_repeat_holdout_precision_at_10",
                               "validation_ranker_precision_at_10",
                               "validation_blend_precision_at_10"],
-              "churn": ["holdout_roc_auc", "holdout_baseline_recency_roc_auc",
-                        "holdout_baseline_bgnbd_roc_auc", "holdout_baseline_pareto_nbd_roc_auc",
+              "churn": ["holdout_roc_auc", "baseline_recency_holdout_roc_auc",
+                        "baseline_bgnbd_holdout_roc_auc", "baseline_pareto_nbd_holdout_roc_auc",
                         "validation_model_weight"]}
     out = {}
     for kind, names in wanted.items():

@@ -115,10 +115,11 @@ class RegistrySettings(Section):
 
     key_metrics: dict[ModelKind, list[str]] = Field(
         default_factory=lambda: {
-            "segmentation": ["k", "silhouette", "stability_ari", "holdout_objective"],
-            "recommender": ["holdout_precision_at_10", "holdout_baseline_repeat_precision_at_10",
+            "segmentation": ["served_k", "served_silhouette", "served_stability_ari",
+                             "holdout_objective"],
+            "recommender": ["holdout_precision_at_10", "baseline_repeat_holdout_precision_at_10",
                             "holdout_cold_precision_at_10"],
-            "churn": ["holdout_roc_auc", "holdout_brier", "holdout_baseline_recency_roc_auc"],
+            "churn": ["holdout_roc_auc", "holdout_brier", "baseline_recency_holdout_roc_auc"],
         },
         description="per model kind, the run metrics shown by `tailor models`; absent: all",
     )
@@ -142,12 +143,13 @@ class PromotionSettings(Section):
     )
     floors: dict[ModelKind, dict[str, float]] = Field(
         default_factory=lambda: {
-            "segmentation": {"silhouette": 0.05, "smallest_cluster_share": 0.01},
+            "segmentation": {"served_silhouette": 0.05, "served_smallest_cluster_share": 0.01},
             "recommender": {"holdout_precision_at_10": 0.01},
             "churn": {"holdout_roc_auc": 0.55},
         },
         description="guardrails on the challenger's logged metrics (holdout_* are its twin's "
-                    "out-of-time figures): below any floor it is never promoted",
+                    "out-of-time figures, served_* the served model's on its own fitting data): "
+                    "below any floor it is never promoted",
     )
     actor: str = Field("tailor train", min_length=1, description="recorded on every alias move")
 

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tailor import kinds
 from tailor.adapters import tracking
-from tailor.adapters.gate import Decision
+from tailor.adapters.gate import Decision, gate_metrics
 from tailor.adapters.registry_lock import registry_lock
 from tailor.adapters.training import SkippedTraining, TrackedTraining
 from tailor.configs import load_settings
@@ -53,9 +53,13 @@ def open_parent_run(settings: Settings, name: str, fingerprint_: str,
     experiment = tracking.ensure_experiment(
         client, f"{settings.tracking.experiment_prefix}-retrain",
         tracking.artifact_location(settings.tracking, "retrain"),
-        description="tailor retrains: one parent run per `tailor train` or scheduled retrain, "
-                    "with the rows accepted and quarantined and the gate's decisions "
-                    "(decisions/promotion.csv); each model's run links back to it.")
+        description="tailor retrains: one parent run per `tailor train` or scheduled retrain "
+                    "(rows accepted and quarantined, the gate's decisions in "
+                    "decisions/promotion.csv and its scores as gate_<kind>_challenger_score / "
+                    "gate_<kind>_champion_score); each model's training run is a child of it "
+                    "(holdout_*, validation_*, baseline_<name>_holdout_* and gate_* metrics, "
+                    "the version registered as tailor-<kind>), with its Optuna trials "
+                    "(validation_*) as children in turn.")
     run_id = tracking.start_run(
         client, experiment, name,
         tags=tracking.standard_tags(settings, fingerprint_, settings.generate.seed,
@@ -70,9 +74,15 @@ def open_parent_run(settings: Settings, name: str, fingerprint_: str,
 
 
 @task(name="log-decisions", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def log_decisions(settings: Settings, run_id: str, table: pd.DataFrame) -> None:
-    tracking.log_frame(tracking.client_for(settings.tracking), run_id, table,
-                       "decisions/promotion.csv")
+def log_decisions(settings: Settings, run_id: str, table: pd.DataFrame,
+                  decisions: list[Decision]) -> None:
+    """The decisions table, and each gated kind's scores as ``gate_<kind>_*`` metrics (one
+    chart per retrain series in the MLflow UI)."""
+    client = tracking.client_for(settings.tracking)
+    tracking.log_frame(client, run_id, table, "decisions/promotion.csv")
+    tracking.log_metrics(client, run_id, {
+        name: value for d in decisions
+        for name, value in gate_metrics(d, f"gate_{d.kind}_").items()})
 
 
 @task(name="close-parent-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
@@ -176,7 +186,7 @@ def _train(settings: Settings, data: ValidatedData, chosen: list[str], as_of: st
         close_parent_run(settings, parent, ok=False)
         raise
     table = _summary_table(results, decisions)
-    log_decisions(settings, parent, table)
+    log_decisions(settings, parent, table, list(decisions.values()))
     close_parent_run(settings, parent, ok=True)
     create_markdown_artifact(
         key="train-models-summary",

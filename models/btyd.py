@@ -40,6 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tailor.inference import bgnbd_counts, bgnbd_p_alive, bgnbd_p_no_purchase
+
 FREQUENCY, RECENCY, AGE = "frequency", "recency", "T"
 BGNBD, PARETO_NBD = "bgnbd", "pareto_nbd"
 
@@ -48,11 +50,8 @@ def summary(features: pd.DataFrame) -> pd.DataFrame:
     """(customer_id, frequency, recency, T) in days from :func:`customer_features` columns."""
     index = features.index
     ids = index.get_level_values("customer_id") if "customer_id" in (index.names or ()) else index
-    tenure = features["tenure_days"].to_numpy(dtype=np.float64)
-    last = tenure - features["recency_days"].to_numpy(dtype=np.float64)
-    repeat = np.maximum(features["purchase_days"].to_numpy(dtype=np.float64) - 1.0, 0.0)
-    return pd.DataFrame({"customer_id": np.arange(len(ids)), FREQUENCY: repeat,
-                         RECENCY: np.where(repeat > 0, np.clip(last, 0.0, tenure), 0.0),
+    repeat, last, tenure = bgnbd_counts(features)
+    return pd.DataFrame({"customer_id": np.arange(len(ids)), FREQUENCY: repeat, RECENCY: last,
                          AGE: tenure}, index=pd.Index(ids, name="customer_id"))
 
 
@@ -91,18 +90,19 @@ class BgNbd:
     a: float
     b: float
 
+    def params(self) -> dict[str, float]:
+        return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
+
     def p_alive(self, data: pd.DataFrame) -> np.ndarray:
-        x, t_x, age = (data[c].to_numpy(dtype=np.float64) for c in (FREQUENCY, RECENCY, AGE))
-        ratio = ((self.alpha + age) / (self.alpha + t_x)) ** (self.r + x)
-        odds = np.where(x > 0, self.a / (self.b + np.maximum(x, 1.0) - 1.0) * ratio, 0.0)
-        return 1.0 / (1.0 + odds)
+        return bgnbd_p_alive(self.params(), *_columns(data))
 
     def p_no_purchase(self, data: pd.DataFrame, days: float) -> np.ndarray:
         """P(no purchase in the ``days`` after T), per row of a :func:`summary` frame."""
-        x, age = data[FREQUENCY].to_numpy(dtype=np.float64), data[AGE].to_numpy(dtype=np.float64)
-        alive = self.p_alive(data)
-        stay = ((self.alpha + age) / (self.alpha + age + days)) ** (self.r + x)
-        return 1.0 - alive + alive * stay
+        return bgnbd_p_no_purchase(self.params(), *_columns(data), days)
+
+
+def _columns(data: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    return tuple(data[c].to_numpy(dtype=np.float64) for c in (FREQUENCY, RECENCY, AGE))
 
 
 def fit_bgnbd(data: pd.DataFrame) -> BgNbd:

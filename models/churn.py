@@ -43,6 +43,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tailor.configs.schema import ChurnSettings
+from tailor.inference import ChurnScorer, ModelState
 from tailor.models import btyd
 from tailor.models.btyd import BgNbd
 from tailor.models.churn_data import CUSTOMER_ID, OUT_OF_TIME, ChurnData, ChurnFrame, TuningSplit
@@ -109,20 +110,33 @@ class ChurnModel:
                     f"{frame.index[bad.to_numpy()][0]!r} ({int(bad.sum())} row(s))")
         return x
 
+    def scorer(self) -> ChurnScorer:
+        """The inference code a logged version runs (tailor.inference), over this model."""
+        return ChurnScorer(self.columns, self.numeric_columns, self.estimator,
+                           None if self.btyd is None else self.btyd.params(),
+                           self.model_weight, self.horizon_days)
+
+    def inference_state(self) -> ModelState:
+        """This model as the data a logged version holds (loads without tailor)."""
+        return ModelState("churn", {
+            "columns": list(self.columns), "numeric_columns": list(self.numeric_columns),
+            "bgnbd": None if self.btyd is None else self.btyd.params(),
+            "model_weight": self.model_weight, "horizon_days": self.horizon_days,
+            "threshold": self.threshold,
+            "as_of": None if self.as_of is None else self.as_of.isoformat()},
+            estimator=self.estimator)
+
     def model_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """The supervised model's probability alone (no BG/NBD blend)."""
         if frame.empty:
             return np.zeros(0)
-        with threadpool_limits(limits=1):
-            return self.estimator.predict_proba(self._checked(frame))[:, 1]
+        return self.scorer().model_proba(self._checked(frame))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Churn probability per row of ``frame`` (float64 array)."""
-        p = self.model_proba(frame)
-        if self.btyd is None or self.model_weight >= 1.0 or frame.empty:
-            return p
-        q = self.btyd.p_no_purchase(btyd.summary(frame), self.horizon_days)
-        return self.model_weight * p + (1.0 - self.model_weight) * q
+        if not frame.empty:
+            self._checked(frame)
+        return self.scorer().probability(frame)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row per input row (same index): ``churn_probability`` in [0, 1]."""

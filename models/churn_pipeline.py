@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -23,18 +22,24 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+# The pipeline's own steps live in tailor.inference, so a logged pipeline loads without tailor.
+from tailor.inference import (
+    MISSING_LEVEL,
+    RATE_PRIOR_DAYS,
+    as_levels,
+    clip_log1p,
+    derive_ratios,
+    fill_mean,
+)
 from tailor.models.features import ATTRIBUTE_PREFIX
 
 LOGISTIC = "logistic"
 GRADIENT_BOOSTING = "hist_gradient_boosting"
-MISSING_LEVEL = "missing"
 # Columns in [-1, 1] or [0, 1] already: scaled, not logged.
 BOUNDED_COLUMNS = ("trend", "return_rate")
 # Derived from base columns by derive_ratios (names are part of the importance table).
 DERIVED_COLUMNS = ("overdue_ratio", "order_rate")
 REQUIRED_FOR_RATIOS = ("recency_days", "ipi_median_days", "frequency", "tenure_days")
-# Tenure smoothing for order_rate (days): a 2-day-old customer with 1 order is not 0.5/day.
-RATE_PRIOR_DAYS = 30.0
 
 
 @dataclass(frozen=True)
@@ -81,24 +86,6 @@ def column_roles(features: pd.DataFrame) -> ColumnRoles:
     return ColumnRoles(tuple(heavy), tuple(bounded), tuple(categorical), tuple(numeric_attrs))
 
 
-def derive_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add overdue_ratio = recency / (median interval + 1) and order_rate = orders per day."""
-    out = frame.copy()
-    out["overdue_ratio"] = frame["recency_days"] / (frame["ipi_median_days"] + 1.0)
-    out["order_rate"] = frame["frequency"] / (frame["tenure_days"] + RATE_PRIOR_DAYS)
-    return out
-
-
-def clip_log1p(x: np.ndarray) -> np.ndarray:
-    """log1p of non-negative counts/amounts (negatives cannot occur; clipped defensively)."""
-    return np.log1p(np.clip(np.asarray(x, dtype=np.float64), 0.0, None))
-
-
-def as_levels(x: pd.DataFrame) -> pd.DataFrame:
-    """Categorical attributes as object strings, missing as its own level."""
-    return x.astype(object).where(x.notna(), MISSING_LEVEL).astype(str)
-
-
 def _one_hot(max_levels: int) -> Pipeline:
     return Pipeline([
         ("levels", FunctionTransformer(as_levels, feature_names_out="one-to-one")),
@@ -107,9 +94,7 @@ def _one_hot(max_levels: int) -> Pipeline:
     ])
 
 
-def _fill_mean(x: np.ndarray) -> np.ndarray:
-    """Scaled numeric attributes: NaN (customer not in the customers table) -> 0, the mean."""
-    return np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0)
+_fill_mean = fill_mean  # the name pickles of versions logged before the move refer to
 
 
 def build_pipeline(params: Mapping[str, Any], roles: ColumnRoles, max_levels: int,
@@ -119,7 +104,7 @@ def build_pipeline(params: Mapping[str, Any], roles: ColumnRoles, max_levels: in
     family = params["family"]
     if family == LOGISTIC:
         numeric_attrs = Pipeline([("scale", StandardScaler()),
-                                  ("fill", FunctionTransformer(_fill_mean))])
+                                  ("fill", FunctionTransformer(fill_mean))])
         transformers: list[tuple[str, Any, Sequence[str]]] = [
             ("heavy", Pipeline([("log", FunctionTransformer(clip_log1p)),
                                 ("scale", StandardScaler())]), heavy),
@@ -154,8 +139,13 @@ __all__ = [
     "DERIVED_COLUMNS",
     "GRADIENT_BOOSTING",
     "LOGISTIC",
+    "MISSING_LEVEL",
+    "RATE_PRIOR_DAYS",
     "ColumnRoles",
+    "as_levels",
     "build_pipeline",
+    "clip_log1p",
     "column_roles",
     "derive_ratios",
+    "fill_mean",
 ]

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from lightfm.data import Dataset
 
 from tailor.configs.schema import FeatureSettings
+from tailor.inference import encode_attributes, feature_names
 from tailor.models.features import PROVENANCE_COLUMNS, history
 from tailor.models.interaction_features import (
     _concat,
@@ -63,15 +64,6 @@ MAX_NUMERIC_LEVELS = 10
 ID_LIKE_MIN_LEVELS = 20
 
 
-def _labels(values: pd.Series) -> pd.Series:
-    """Values as feature-name text; whole floats as ints (a NaN makes 3 into 3.0: same name)."""
-    if pd.api.types.is_float_dtype(values):
-        numbers = values.to_numpy(dtype=np.float64)
-        if np.all((numbers == np.round(numbers)) & (np.abs(numbers) < 2**53)):
-            return pd.Series(numbers.astype(np.int64), index=values.index).astype(str)
-    return values.astype(str)
-
-
 @dataclass(frozen=True)
 class ColumnEncoding:
     """How one attribute column becomes feature names (kept so cold users are encoded alike)."""
@@ -83,19 +75,7 @@ class ColumnEncoding:
 
     def names(self, values: pd.Series) -> pd.Series:
         """Feature name per value (NaN where the value is missing)."""
-        if self.edges is None:
-            present = values.notna()
-            out = pd.Series(np.nan, index=values.index, dtype=object)
-            out[present] = self.prefix + "=" + _labels(values[present])
-            return out
-        numbers = pd.to_numeric(values, errors="coerce")
-        present = numbers.notna()
-        bins = np.searchsorted(np.asarray(self.edges), numbers[present].to_numpy(), side="left")
-        labels = np.array([f"{self.prefix}=q{k}" for k in range(1, len(self.edges) + 2)],
-                          dtype=object)
-        out = pd.Series(np.nan, index=values.index, dtype=object)
-        out[present] = labels[bins]
-        return out
+        return feature_names(values, self.prefix, self.edges)
 
     def all_names(self, values: pd.Series) -> list[str]:
         """Every feature this column can produce (all bins, or the values seen)."""
@@ -322,22 +302,8 @@ def cold_user_features(data: InteractionData, attributes: pd.DataFrame) -> sp.cs
     """
     table = attributes.set_index("customer_id") if "customer_id" in attributes.columns \
         else attributes
-    index = data.user_feature_index()
-    rows, cols = [], []
-    for enc in data.user_encodings:
-        if enc.column not in table.columns:
-            continue
-        col = enc.names(table[enc.column]).map(index).to_numpy(dtype=np.float64)
-        present = ~np.isnan(col)
-        rows.append(np.flatnonzero(present))
-        cols.append(col[present].astype(np.int64))
-    r = np.concatenate(rows) if rows else np.array([], dtype=np.int64)
-    c = np.concatenate(cols) if cols else np.array([], dtype=np.int64)
-    matrix = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)),
-                           shape=(len(table), len(data.user_feature_names)))
-    sums = np.asarray(matrix.sum(axis=1)).ravel()
-    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
-    return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ matrix)
+    encodings = [(e.column, e.prefix, e.edges) for e in data.user_encodings]
+    return encode_attributes(table, encodings, data.user_feature_names)
 
 
 __all__ = [

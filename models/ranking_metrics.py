@@ -14,34 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
+from tailor.inference import CHUNK_CELLS, chunks, mask_rows, top_k
+
 ScoreRows = Callable[[np.ndarray], np.ndarray]
-#: dense cells per chunk (rows x items): bounds memory at ~40 MB of float64
-CHUNK_CELLS = 5_000_000
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k best scores per row, best first (argpartition, then sort k)."""
-    n_items = scores.shape[1]
-    k = min(k, n_items)
-    if k == n_items:
-        part = np.tile(np.arange(n_items), (scores.shape[0], 1))
-    else:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
-
-
-def mask_rows(scores: np.ndarray, exclude: sp.csr_matrix | None, rows: np.ndarray) -> None:
-    """Set the excluded cells of ``rows`` to -inf in place (e.g. items already bought)."""
-    if exclude is None:
-        return
-    sub = exclude[rows].tocoo()
-    scores[sub.row, sub.col] = -np.inf
-
-
-def chunks(rows: np.ndarray, n_items: int) -> list[np.ndarray]:
-    size = max(1, CHUNK_CELLS // max(n_items, 1))
-    return [rows[i:i + size] for i in range(0, len(rows), size)]
 
 
 def _hits(top: np.ndarray, truth: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ class _Scorer:
         self.decay = decay
 
     def lightfm(self, rows: np.ndarray) -> np.ndarray:
-        return self.model._lightfm(self.model.user_embeddings[rows])
+        return self.model.scorer.lightfm_scores(self.model.user_embeddings[rows])
 
     def popularity(self, rows: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.model.popularity, (len(rows), len(self.model.item_ids)))

@@ -1,4 +1,5 @@
-"""The fitted recommender as a small picklable predictor (what the MLflow pyfunc wraps).
+"""The fitted recommender as a small picklable predictor; it scores through
+:class:`tailor.inference.RecommenderScorer`, the code a logged version runs without tailor.
 
 It holds precomputed LightFM representations, not the LightFM object: scoring is one matrix
 product per chunk of users plus ``argpartition``, ~15,000 users/s against ~65 users/s for
@@ -23,8 +24,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tailor.models.interactions import ColumnEncoding, InteractionData, cold_user_features
-from tailor.models.ranking_metrics import chunks, mask_rows, top_k
+from tailor.inference import ModelState, RecommenderScorer, minmax_rows
+from tailor.models.interactions import ColumnEncoding
 
 
 @dataclass(frozen=True)
@@ -47,24 +48,6 @@ class Ranked(NamedTuple):
 
     product_ids: np.ndarray  # object
     scores: np.ndarray  # float64
-
-
-def minmax_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row mapped to [0, 1] (constant rows to 0) so LightFM's scale cannot swamp the blend."""
-    low = scores.min(axis=1, keepdims=True)
-    span = scores.max(axis=1, keepdims=True) - low
-    return np.divide(scores - low, span, out=np.zeros_like(scores), where=span > 0)
-
-
-def _empty_interaction_data(feature_names: np.ndarray,
-                            encodings: tuple[ColumnEncoding, ...]) -> InteractionData:
-    """Just enough of an InteractionData for :func:`cold_user_features` (names + encodings)."""
-    empty = sp.coo_matrix((0, 0), dtype=np.float32)
-    return InteractionData(
-        interactions=empty, weights=empty, user_features=sp.csr_matrix((0, 0)),
-        item_features=sp.csr_matrix((0, 0)), user_ids=np.array([], dtype=object),
-        item_ids=np.array([], dtype=object), user_feature_names=feature_names,
-        item_feature_names=np.array([], dtype=object), user_encodings=encodings)
 
 
 @dataclass(eq=False)
@@ -94,26 +77,56 @@ class RecommenderModel:
     def __post_init__(self) -> None:
         self._index = pd.Index(self.user_ids)
 
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
+
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._index = pd.Index(self.user_ids)
 
-    # -- scoring -------------------------------------------------------------------------------
-    def _lightfm(self, user_vectors: np.ndarray) -> np.ndarray:
-        return user_vectors @ self.item_embeddings.T + self.item_biases
+    @property
+    def scorer(self) -> RecommenderScorer:
+        """The inference code a logged version runs (tailor.inference), over these arrays."""
+        scorer = self.__dict__.get("_scorer")
+        if scorer is None:
+            w = self.weights
+            scorer = RecommenderScorer(
+                self.k, self.exclude_purchased,
+                {"lightfm": w.lightfm, "repeat": w.repeat, "popularity": w.popularity,
+                 "cold_lightfm": w.cold_lightfm},
+                self.user_ids, self.item_ids, self.user_embeddings, self.item_embeddings,
+                self.item_biases, self.repeat, self.popularity, self.user_feature_embeddings,
+                self.user_feature_names,
+                tuple((e.column, e.prefix, e.edges) for e in self.user_encodings), self.ranked)
+            self.__dict__["_scorer"] = scorer
+        return scorer
 
+    def inference_state(self) -> ModelState:
+        """This model as the data a logged version holds (loads without tailor)."""
+        s = self.scorer
+        state = ModelState("recommender", {
+            "k": self.k, "exclude_purchased": self.exclude_purchased, "weights": s.weights,
+            "encodings": [[c, p, None if e is None else [float(x) for x in e]]
+                          for c, p, e in s.encodings],
+            "as_of": self.as_of.isoformat()}, {
+            "user_ids": self.user_ids, "item_ids": self.item_ids,
+            "user_embeddings": self.user_embeddings, "item_embeddings": self.item_embeddings,
+            "item_biases": self.item_biases, "popularity": self.popularity,
+            "user_feature_names": self.user_feature_names})
+        if self.user_feature_embeddings is not None:
+            state.arrays["user_feature_embeddings"] = self.user_feature_embeddings
+        state.put_sparse("repeat", self.repeat)
+        state.put_sparse("ranked", self.ranked)
+        return state
+
+    def serving_params(self) -> dict[str, object]:
+        """The options a caller may pass per request, with this model's defaults."""
+        return {"k": self.k, "exclude_purchased": self.exclude_purchased}
+
+    # -- scoring -------------------------------------------------------------------------------
     def score_known(self, rows: np.ndarray) -> np.ndarray:
         """Blended scores (len(rows) x items) for user positions ``rows``."""
-        w = self.weights
-        scores = w.popularity * np.broadcast_to(self.popularity, (len(rows), len(self.item_ids)))
-        scores = np.array(scores, dtype=np.float32)
-        if w.lightfm:
-            scores += w.lightfm * minmax_rows(self._lightfm(self.user_embeddings[rows]))
-        if w.repeat:
-            scores += w.repeat * self.repeat[rows].toarray()
-        if self.ranked is not None:
-            scores += self.ranked[rows].toarray()
-        return scores
+        return self.scorer.score_known(rows)
 
     def without_ranker(self) -> RecommenderModel:
         """The same model ranking by the blend alone (to measure what the ranker adds)."""
@@ -121,43 +134,16 @@ class RecommenderModel:
 
     def cold_vectors(self, attribute_rows: pd.DataFrame) -> np.ndarray:
         """LightFM user representations built from attribute columns alone."""
-        dim = self.item_embeddings.shape[1]
-        if self.user_feature_embeddings is None:
-            return np.zeros((len(attribute_rows), dim), dtype=np.float32)
-        data = _empty_interaction_data(self.user_feature_names, self.user_encodings)
-        features = cold_user_features(data, attribute_rows)
-        return np.asarray(features @ self.user_feature_embeddings, dtype=np.float32)
+        return self.scorer.cold_vectors(attribute_rows)
 
     def score_cold(self, vectors: np.ndarray) -> np.ndarray:
         """Blended scores for cold users: LightFM from features + popularity (no repeat)."""
-        scores = np.array(np.broadcast_to(self.popularity, (len(vectors), len(self.item_ids))),
-                          dtype=np.float32)
-        if self.weights.cold_lightfm:
-            scores += self.weights.cold_lightfm * minmax_rows(self._lightfm(vectors))
-        return scores
+        return self.scorer.score_cold(vectors)
 
     # -- public API ----------------------------------------------------------------------------
     def known(self, customer_ids: pd.Series | np.ndarray | list[str]) -> np.ndarray:
         """Boolean mask: which ids the model has seen (bought before ``as_of``)."""
         return self._index.get_indexer(np.asarray(customer_ids, dtype=object)) >= 0
-
-    def _top_known(self, rows: np.ndarray, k: int | None, exclude_purchased: bool | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-        """Best-first item positions (len(rows) x k) and the scores they index: the one code
-        path of :meth:`recommend` and :meth:`recommend_one`, so both answer alike."""
-        exclude = self.exclude_purchased if exclude_purchased is None else exclude_purchased
-        scores = self.score_known(rows)
-        mask_rows(scores, self.repeat if exclude else None, rows)
-        return top_k(scores, self.k if k is None else k), scores
-
-    def _frame(self, ids: np.ndarray, top: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-        k = top.shape[1]
-        return pd.DataFrame({
-            "customer_id": np.repeat(ids, k),
-            "rank": np.tile(np.arange(1, k + 1), len(ids)),
-            "product_id": self.item_ids[top.ravel()],
-            "score": np.take_along_axis(scores, top, axis=1).ravel().astype(np.float64),
-        })
 
     def recommend(self, customer_ids: pd.Series | np.ndarray | list[str], k: int | None = None,
                   exclude_purchased: bool | None = None) -> pd.DataFrame:
@@ -169,11 +155,7 @@ class RecommenderModel:
             raise KeyError(f"recommend: {len(unknown)} customer_id(s) unseen before "
                            f"{self.as_of.date()} (e.g. {list(unknown[:5])}); use recommend_cold "
                            f"with their attribute rows")
-        parts = []
-        for part in chunks(np.arange(len(rows)), len(self.item_ids)):
-            top, scores = self._top_known(rows[part], k, exclude_purchased)
-            parts.append(self._frame(ids[part], top, scores))
-        return _concat(parts)
+        return self.scorer.recommend(ids, k, exclude_purchased)
 
     def recommend_one(self, customer_id: str, k: int | None = None,
                       exclude_purchased: bool | None = None) -> Ranked | None:
@@ -186,48 +168,23 @@ class RecommenderModel:
             return None
         if not isinstance(row, int | np.integer):  # not a single position: not a known id
             return None
-        top, scores = self._top_known(np.array([row]), k, exclude_purchased)
+        top, scores = self.scorer.top_known(np.array([row]), k, exclude_purchased)
         best = top[0]
         return Ranked(self.item_ids[best], scores[0, best].astype(np.float64))
 
     def recommend_cold(self, attribute_rows: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
         """Top-k for unseen customers from their attribute columns (``customer_id`` column or
         index gives the id in the output; other columns as in the customers table)."""
-        k = self.k if k is None else k
-        frame = attribute_rows.reset_index(drop="customer_id" in attribute_rows.columns)
-        if "customer_id" not in frame.columns:
-            frame = frame.rename(columns={frame.columns[0]: "customer_id"})
-        ids = frame["customer_id"].to_numpy(dtype=object)
-        parts = []
-        for part in chunks(np.arange(len(frame)), len(self.item_ids)):
-            scores = self.score_cold(self.cold_vectors(frame.iloc[part]))
-            parts.append(self._frame(ids[part], top_k(scores, k), scores))
-        return _concat(parts)
+        return self.scorer.recommend_cold(attribute_rows, k)
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, frame: pd.DataFrame, k: int | None = None,
+                exclude_purchased: bool | None = None) -> pd.DataFrame:
         """pyfunc entry point: rows with a known ``customer_id`` get :meth:`recommend`, the others
         :meth:`recommend_cold` from whatever attribute columns the frame carries."""
         if "customer_id" not in frame.columns:
             raise ValueError("predict: expected a 'customer_id' column (plus attribute columns "
                              "for customers unseen in training)")
-        ids = frame["customer_id"].astype(str).to_numpy(dtype=object)
-        seen = self.known(ids)
-        parts = []
-        if seen.any():
-            parts.append(self.recommend(ids[seen]))
-        if (~seen).any():
-            cold = frame.loc[~seen].assign(customer_id=ids[~seen])
-            parts.append(self.recommend_cold(cold))
-        return _concat(parts)
-
-
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    if not parts:
-        return pd.DataFrame({"customer_id": pd.Series(dtype=object),
-                             "rank": pd.Series(dtype=np.int64),
-                             "product_id": pd.Series(dtype=object),
-                             "score": pd.Series(dtype=np.float64)})
-    return pd.concat(parts, ignore_index=True)
+        return self.scorer.predict(frame, k, exclude_purchased)
 
 
 __all__ = ["BlendWeights", "Ranked", "RecommenderModel", "minmax_rows"]

@@ -39,6 +39,11 @@ BLEND_KEYS = ("w_lightfm", "w_repeat", "w_popularity", "repeat_half_life_days", 
 COLD_LIGHTFM_GRID = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
+def cold_precision_attr(k: int) -> str:
+    """The trial attribute holding the cold customers' validation precision@k."""
+    return f"cold_precision_at_{k}"
+
+
 # -- blend search ------------------------------------------------------------------------------
 def _precision(scores: np.ndarray, truth: sp.csr_matrix, k: int) -> float:
     top = top_k(scores, k)
@@ -155,7 +160,7 @@ class RecommenderObjective:
                                                         self.cold_truth, k)
         for key, val in {**blend, "cold_lightfm": cold_weight}.items():
             trial.set_user_attr(key, val)
-        trial.set_user_attr("cold_precision", cold_value)
+        trial.set_user_attr(cold_precision_attr(k), cold_value)
         return value
 
 
@@ -220,6 +225,7 @@ __all__ = [
     "SCHEDULES",
     "RecommenderObjective",
     "best_params",
+    "cold_precision_attr",
     "search_blend",
     "search_cold_blend",
     "suggest_params",

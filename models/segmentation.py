@@ -30,6 +30,7 @@ import optuna
 import pandas as pd
 
 from tailor.configs.schema import FeatureSettings, SegmentationSettings
+from tailor.inference import ModelState, SegmentScorer, nearest_center, signed_log1p
 from tailor.models.segmentation_errors import SegmentationError
 from tailor.models.segmentation_evaluation import (
     METRIC_NAMES,
@@ -58,10 +59,10 @@ class Preprocessor:
     scale: np.ndarray
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        x = _logged(_matrix(frame, self.columns), self.log_mask)
-        x = np.where(np.isnan(x), self.fill, x)
-        x = np.clip(x, self.lower, self.upper)
-        return (x - self.mean) / self.scale
+        """The transform a logged version applies (tailor.inference), after tailor's checks."""
+        scorer = SegmentScorer(self.columns, self.log_mask, self.fill, self.lower, self.upper,
+                               self.mean, self.scale, np.zeros((0, len(self.columns))), ())
+        return scorer.transform_matrix(_matrix(frame, self.columns))
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,17 @@ class SegmentationModel:
         return self.preprocessor.transform(frame)
 
     def labels(self, frame: pd.DataFrame) -> np.ndarray:
-        return _assign(self.transform(frame), self.centers)
+        return nearest_center(self.transform(frame), self.centers)
+
+    def inference_state(self) -> ModelState:
+        """This model as the data a logged version holds (loads without tailor)."""
+        pre = self.preprocessor
+        return ModelState("segmentation", {
+            "columns": list(pre.columns), "segment_names": list(self.segment_names),
+            "as_of": None if self.as_of is None else self.as_of.isoformat()},
+            {"log_mask": np.asarray(pre.log_mask, dtype=bool), "fill": pre.fill,
+             "lower": pre.lower, "upper": pre.upper, "mean": pre.mean, "scale": pre.scale,
+             "centers": self.centers})
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``segment`` (int) and ``segment_name`` (str) per row, indexed like ``frame``."""
@@ -140,11 +151,7 @@ def _matrix(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return x
 
 
-def _logged(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Signed log1p: compresses heavy tails, keeps net-negative monetary values meaningful."""
-    if mask.any():
-        x[:, mask] = np.sign(x[:, mask]) * np.log1p(np.abs(x[:, mask]))
-    return x
+_logged = signed_log1p
 
 
 def fit_preprocessor(frame: pd.DataFrame, columns: Sequence[str], log_columns: Sequence[str],

@@ -7,12 +7,10 @@ import numpy as np
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from tailor.inference import nearest_center
 from tailor.models.segmentation_errors import SegmentationError
 
-
-def _assign(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    d = (x * x).sum(axis=1)[:, None] - 2.0 * x @ centers.T + (centers * centers).sum(axis=1)
-    return d.argmin(axis=1)
+_assign = nearest_center  # one assignment rule: fitting, the model and evaluation
 
 
 def _kmeans_centers(x: np.ndarray, k: int, seed: int, n_init: int) -> np.ndarray:

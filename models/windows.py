@@ -10,7 +10,12 @@ follows one layout (drawn in docs/windows.md):
   shorter when the history is too short for a twin to train before D - H (logged as a
   reduction). The twin gives the run's honest out-of-time figures (``holdout_*`` metrics) and is
   what the champion/challenger gate compares.
-- **tuning**: Optuna looks only at history before S, with its own validation inside it.
+- **tuning**: Optuna looks only at history before S, with its own validation inside it
+  (``validation_*`` metrics, in the trials and in the model's run).
+
+Every logged metric names the data it was measured on (:func:`scoped`): ``holdout_*``,
+``validation_*``, ``served_*`` (the served model on its own fitting data), and a baseline's
+``baseline_<name>_holdout_*`` beside the model's ``holdout_*``.
 
 Nothing here reads a row at or after D: callers pass ``history(transactions, D)`` or the
 planners cut it themselves.
@@ -18,7 +23,7 @@ planners cut it themselves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -28,12 +33,29 @@ from tailor.models.features import default_as_of, history
 DAY = pd.Timedelta(days=1)
 #: metrics of the twin on [holdout start, as_of): the run's honest out-of-time figures
 HOLDOUT_PREFIX = "holdout_"
-#: metrics of the tuning validation inside the twin's history
+#: metrics of the tuning validation inside the twin's history (Optuna trials log these too)
 VALIDATION_PREFIX = "validation_"
+#: metrics of the served model on the data it was fit on (in-sample: not a quality estimate)
+SERVED_PREFIX = "served_"
+BASELINE_PREFIX = "baseline_"
 
 
 def prefixed(metrics: Mapping[str, float], prefix: str) -> dict[str, float]:
     return {f"{prefix}{name}": value for name, value in metrics.items()}
+
+
+def scoped(metrics: Mapping[str, float], prefix: str,
+           baselines: Sequence[str] = ()) -> dict[str, float]:
+    """Name metrics for the data they were measured on, one scheme for every model kind:
+    ``<prefix><metric>`` for the model and ``baseline_<name>_<prefix><metric>`` for a baseline
+    (``baseline_<name>_<metric>`` in ``metrics``, ``name`` one of ``baselines``), so that the
+    same name means the same figure on the same data in every run and trial."""
+    heads = sorted((f"{BASELINE_PREFIX}{name}_" for name in baselines), key=len, reverse=True)
+    out = {}
+    for name, value in metrics.items():
+        head = next((h for h in heads if name.startswith(h)), "")
+        out[f"{head}{prefix}{name[len(head):]}"] = value
+    return out
 
 
 class InsufficientHistoryError(ValueError):
@@ -146,7 +168,7 @@ def plan_windows(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_
     return windows
 
 
-__all__ = ["HOLDOUT_PREFIX", "VALIDATION_PREFIX", "InsufficientHistoryError",
-           "ScoringDateError", "Windows",
+__all__ = ["BASELINE_PREFIX", "HOLDOUT_PREFIX", "SERVED_PREFIX", "VALIDATION_PREFIX",
+           "InsufficientHistoryError", "ScoringDateError", "Windows",
            "check_as_of", "check_scoring_date", "first_purchase", "fit_until", "plan_windows",
-           "prefixed"]
+           "prefixed", "scoped"]

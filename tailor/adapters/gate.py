@@ -45,6 +45,10 @@ from tailor.models.windows import HOLDOUT_PREFIX, Windows, fit_until
 log = logging.getLogger(__name__)
 
 
+RUN_TAG_FIELDS = ("metric", "champion_version", "promote", "reason")
+"""What the challenger's run is tagged with (as ``tailor.gate.<field>``)."""
+
+
 @dataclass(frozen=True)
 class Decision:
     kind: str
@@ -57,7 +61,20 @@ class Decision:
     reason: str
 
     def tags(self) -> dict[str, str]:
-        return {f"tailor.gate.{k}": str(v) for k, v in asdict(self).items()}
+        """The verdict as text tags of the challenger's run (the scores are metrics:
+        :func:`gate_metrics`)."""
+        fields = asdict(self)
+        return {f"tailor.gate.{k}": str(fields[k]) for k in RUN_TAG_FIELDS}
+
+
+def gate_metrics(decision: Decision, prefix: str = "gate_") -> dict[str, float]:
+    """Both scores as numeric metrics, to chart and compare runs by: ``<prefix>challenger_score``
+    and, when there is a champion, ``<prefix>champion_score`` (its configuration's score on the
+    challenger's holdout). The retrain's parent run logs them as ``gate_<kind>_*``."""
+    scores = {f"{prefix}challenger_score": decision.challenger_score}
+    if decision.champion_score is not None:
+        scores[f"{prefix}champion_score"] = decision.champion_score
+    return scores
 
 
 def gate_metric(kind: str, settings: Settings) -> str:
@@ -160,10 +177,7 @@ def evaluate(kind: str, challenger: TrackedTraining, clean: Dataset,
 def _record(client: MlflowClient, run_id: str, decision: Decision) -> None:
     for key, value in decision.tags().items():
         client.set_tag(run_id, key, value)
-    scores = {"gate_challenger_score": decision.challenger_score}
-    if decision.champion_score is not None:
-        scores["gate_champion_score"] = decision.champion_score
-    tracking.log_metrics(client, run_id, scores)
+    tracking.log_metrics(client, run_id, gate_metrics(decision))
 
 
 def still_current(client: MlflowClient, decision: Decision) -> Decision:
@@ -182,10 +196,12 @@ def still_current(client: MlflowClient, decision: Decision) -> Decision:
 
 
 def _tag_decision(client: MlflowClient, decision: Decision) -> None:
+    """One tag that tools read (``tailor.gate.promote``: the version was gated, see
+    :func:`registry.check_decided` and :mod:`reconcile`); the verdict, metric and both scores
+    go into the version's description, for a person."""
     name = registry.registered_name(decision.kind)
-    tags = {**decision.tags(), registry.GATE_STATE: "decided"}
-    for key, value in tags.items():
-        client.set_model_version_tag(name, decision.challenger_version, key, value)
+    client.set_model_version_tag(name, decision.challenger_version, registry.GATE_PROMOTE,
+                                 str(decision.promote))
     version = client.get_model_version(name, decision.challenger_version)
     champion = ("no champion" if decision.champion_score is None else
                 f"champion v{decision.champion_version} {decision.champion_score:.4f}")

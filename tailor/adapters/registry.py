@@ -20,9 +20,10 @@ PostgreSQL and is visible in the MLflow UI:
   the run is FINISHED. If moving the alias fails the run is marked FAILED (with ``audit.error``);
   if finishing the run fails the alias is put back. A crash between the two leaves a RUNNING run,
   which does not count and shows with ``include_failed=True``.
-* The model version also gets convenience tags after a successful move (``champion_since``,
-  ``champion_by``, ``champion_reason``, ``metric.<name>``; same for ``challenger_*``). The audit
-  runs are the truth; the version tags are for the registry page of the UI.
+* The model version also gets convenience tags after a successful move, the ones tools read
+  (:mod:`~tailor.adapters.registry_audit`, ``tailor models``): ``champion_since`` /
+  ``challenger_since`` and ``metric.<name>`` for the metrics given with the move. Who moved it
+  and why are on the audit run only; the gate's verdict is in the version's description.
 
 Moves planned together are applied with :func:`apply_moves`: every planned ``from_version`` is
 checked against the registry before anything moves (a stale plan moves nothing), and if a move
@@ -255,11 +256,11 @@ def _mark_failed(client: MlflowClient, run_id: str, exc: BaseException) -> None:
 
 
 def tag_version(client: MlflowClient, move: AliasMove) -> None:
-    """Convenience tags on the version now behind the alias (the audit runs are the truth)."""
+    """Convenience tags on the version now behind the alias, for ``tailor models``: since when,
+    and the metrics given with the move (the audit runs are the truth, with actor and reason)."""
     if move.to_version is None or move.run_id is None or move.at is None:
         return
     tags = {f"{move.alias}_since": move.at.isoformat(timespec="seconds"),
-            f"{move.alias}_by": move.actor, f"{move.alias}_reason": move.reason,
             **{f"metric.{k}": repr(float(v)) for k, v in move.metrics.items()}}
     try:
         for key, value in tags.items():
@@ -297,6 +298,8 @@ def promote(client: MlflowClient, name: str, version: str | int, *, actor: str, 
                  kind=KIND_PROMOTE, metrics=metrics)
 
 
+# Version tags of the gate: ``promote`` on every gated version (True/False); ``state`` =
+# ``none`` and ``reason`` only on a version whose run died before the gate (reconcile).
 GATE_STATE = "tailor.gate.state"
 GATE_PROMOTE = "tailor.gate.promote"
 GATE_REASON = "tailor.gate.reason"

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import optuna
@@ -27,6 +27,10 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from tailor.adapters.owner import owner_tags
 from tailor.configs.schema import Settings, TrackingSettings
+from tailor.models.windows import VALIDATION_PREFIX, scoped
+
+if TYPE_CHECKING:
+    from tailor.kinds.spec import TrialMetrics
 
 SQLITE = "sqlite:///"
 DEFAULT_STORE = Path("mlruns") / "mlflow.db"
@@ -233,28 +237,40 @@ def create_study(storage: str, study_name: str, direction: str, seed: int,
 
 
 class TrialRunLogger:
-    """Optuna callback: each finished trial becomes a child run of the training run."""
+    """Optuna callback: each finished trial becomes a child run of the training run.
+
+    Its metrics are ``validation_*`` under the names the model's run gives the same figures
+    (``names``, the kind's :class:`~tailor.kinds.spec.TrialMetrics`), so a trial and the run
+    above it compare column by column in the MLflow UI."""
 
     def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str,
-                 run_prefix: str) -> None:
+                 run_prefix: str, names: TrialMetrics | None = None) -> None:
+        from tailor.kinds.spec import TrialMetrics
+
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.run_prefix = run_prefix
+        self.names = names or TrialMetrics()
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        names = self.names
         run_id = start_run(
             self.client, self.experiment_id, f"{self.run_prefix}-trial-{trial.number:03d}",
             tags={"tailor.trial_state": trial.state.name, "tailor.study": study.study_name},
             parent_run_id=self.parent_run_id,
         )
-        log_params(self.client, run_id, trial.params)
-        metrics = {k: v for k, v in trial.user_attrs.items() if isinstance(v, int | float)}
+        attrs = trial.user_attrs
+        log_params(self.client, run_id, {**trial.params, **{k: attrs[k] for k in names.params
+                                                            if k in attrs}})
+        values = {k: v for k, v in attrs.items() if k not in names.params
+                  and isinstance(v, int | float) and not isinstance(v, bool)}
         if trial.value is not None:
-            metrics["objective"] = trial.value
-        log_metrics(self.client, run_id, metrics)
+            values[names.objective] = trial.value
+        log_metrics(self.client, run_id, scoped(values, VALIDATION_PREFIX, names.baselines))
+        step_metric = VALIDATION_PREFIX + (names.intermediate or f"{names.objective}_at_step")
         for step, value in sorted(trial.intermediate_values.items()):
-            log_metrics(self.client, run_id, {"intermediate_objective": value}, step=step)
+            log_metrics(self.client, run_id, {step_metric: value}, step=step)
         end_run(self.client, run_id, ok=trial.state != optuna.trial.TrialState.FAIL)
 
 

@@ -23,7 +23,7 @@ from tailor.adapters.faults import fault_point
 from tailor.adapters.pyfunc import log_predictor
 from tailor.configs.schema import Settings
 from tailor.data.dataset import Dataset
-from tailor.kinds.spec import ModelSpec, TrainedModel
+from tailor.kinds.spec import ModelSpec, TrainedModel, TrialMetrics
 from tailor.models.windows import Windows
 
 
@@ -68,6 +68,23 @@ def _version_description(result: TrainedModel, fingerprint: str) -> str:
             f"{w['holdout_start']} and scored on it (holdout_* metrics of the run).")
 
 
+def _experiment(client: MlflowClient, settings: Settings, kind: str,
+                parent_run_id: str | None) -> str:
+    """The parent's experiment (the UI nests runs only within one experiment), else
+    ``<prefix>-<kind>`` for a training on its own."""
+    if parent_run_id:
+        return client.get_run(parent_run_id).info.experiment_id
+    prefix = settings.tracking.experiment_prefix
+    return tracking.ensure_experiment(
+        client, f"{prefix}-{kind}", tracking.artifact_location(settings.tracking, kind),
+        description=f"tailor {kind} trained on its own (outside a retrain): one run per "
+                    "training, its Optuna trials nested beneath it, with the holdout twin's "
+                    "metrics (holdout_*, baseline_<name>_holdout_*), the tuning validation's "
+                    f"(validation_*) and the model registered as tailor-{kind}. Retrains "
+                    f"(`tailor train`) put their model runs under their parent run in "
+                    f"{prefix}-retrain.")
+
+
 def track_training(
     settings: Settings,
     kind: str,
@@ -80,20 +97,17 @@ def track_training(
     parent_run_id: str | None = None,
     register: bool = True,
     description: str | None = None,
+    trial_metrics: TrialMetrics | None = None,
 ) -> TrackedTraining:
     """Run ``train`` inside one MLflow run and register the resulting model.
 
     ``train`` receives the persisted Optuna study (resumed when its name exists) and the
-    callbacks that log each trial as a child run; it must tune, fit and evaluate.
+    callbacks that log each trial as a child run (named by ``trial_metrics``); it must tune,
+    fit and evaluate. With a parent run the run goes into the parent's experiment, so the MLflow
+    UI nests it (and its trials) under the retrain.
     """
     client = tracking.client_for(settings.tracking)
-    experiment = tracking.ensure_experiment(
-        client, f"{settings.tracking.experiment_prefix}-{kind}",
-        tracking.artifact_location(settings.tracking, kind),
-        description=f"tailor {kind}: one run per retrain (its Optuna trials nested beneath it), "
-                    "holding the holdout twin's metrics (holdout_*) and the model registered "
-                    f"as tailor-{kind}. The retrain's parent run is in "
-                    f"{settings.tracking.experiment_prefix}-retrain.")
+    experiment = _experiment(client, settings, kind, parent_run_id)
     tags = tracking.standard_tags(settings, fingerprint, seed, **{"tailor.model": kind})
     run_id = tracking.start_run(client, experiment, run_name, tags=tags,
                                 parent_run_id=parent_run_id)
@@ -105,7 +119,7 @@ def track_training(
             tracking.optuna_storage(settings.tracking),
             f"{settings.tracking.experiment_prefix}-{kind}-{run_name}-{study_hash[:8]}",
             study_direction, seed)
-        logger = tracking.TrialRunLogger(client, experiment, run_id, kind)
+        logger = tracking.TrialRunLogger(client, experiment, run_id, kind, trial_metrics)
         result = train(study, [logger])
         tracking.log_params(client, run_id, {**result.windows.params(), **result.params})
         tracking.log_metrics(client, run_id, result.metrics)
@@ -114,7 +128,6 @@ def track_training(
             tracking.log_figure(client, run_id, figure, f"plots/{name}.png")
         for name, table in result.tables.items():
             tracking.log_frame(client, run_id, table, f"tables/{name}.csv")
-            tracking.log_frame(client, run_id, table, f"tables/{name}.html")
         tracking.log_study(client, run_id, study, study_objective)
         registered = f"tailor-{kind}" if register else None  # = ModelSpec.registered_name
         logged = log_predictor(client, run_id, result.predictor, result.input_example,
@@ -151,4 +164,5 @@ def train_model(
         settings, spec.kind, run_name, fingerprint, spec.seed(settings),
         lambda study, callbacks: spec.fit(settings, clean, windows, study, callbacks, **options),
         study_direction=spec.study_direction, study_objective=spec.study_objective,
-        parent_run_id=parent_run_id, description=spec.description or None)
+        parent_run_id=parent_run_id, description=spec.description or None,
+        trial_metrics=spec.trial_metrics(settings))

@@ -128,4 +128,7 @@ def ui_cmd(
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", "127.0.0.1", "--port", str(port)]
     typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri}")
+    typer.echo("In its sidebar, switch GenAI to Model training for the Model registry; "
+               "retrains are in the experiment tailor-retrain (README: Comparing challenger "
+               "and champion in the MLflow UI).")
     raise typer.Exit(subprocess.call(command))

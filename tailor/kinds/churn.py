@@ -4,8 +4,10 @@ Windows (:mod:`tailor.models.windows`, :mod:`tailor.models.churn_data`), for a s
 ``as_of`` and horizon H: Optuna tunes inside the history before the holdout start S (out of
 time when it allows, customer-grouped folds otherwise); the twin (labelled cutoffs up to
 S - H) is judged on the customers active before S with labels from ``[S, as_of)`` beside the
-recency baseline (``holdout_*`` metrics); the served version is trained on cutoffs up to
-``as_of - H`` and applied to features at the scoring date.
+recency, base-rate and BTYD baselines (``holdout_*``, ``baseline_<name>_holdout_*``); the served
+version is trained on cutoffs up to ``as_of - H`` and applied to features at the scoring date.
+``validation_*`` are the tuning validation's figures: each trial logs them for its own model,
+the run for the chosen configuration as served (blended with BG/NBD when validation chose it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import optuna
 
 from tailor.configs.schema import Settings
 from tailor.data.dataset import Dataset
-from tailor.kinds.spec import ModelSpec, TrainedModel, remaining_trials
+from tailor.kinds.spec import ModelSpec, TrainedModel, TrialMetrics, remaining_trials
 from tailor.models import btyd, holdout, scoring
 from tailor.models.churn import (
     ChurnModel,
@@ -26,7 +28,6 @@ from tailor.models.churn import (
     fit_twin_and_served,
     permutation_importance_table,
     probability_metrics,
-    trials_frame,
     tune,
     with_btyd,
 )
@@ -38,7 +39,10 @@ from tailor.models.churn_data import (
 )
 from tailor.models.churn_plots import importance_figure, reliability_figure, reliability_table
 from tailor.models.features import history
-from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
+from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, scoped
+
+BASELINES = ("recency", "rate", btyd.BGNBD, btyd.PARETO_NBD)
+"""The baselines logged beside the model, as ``baseline_<name>_holdout_<metric>``."""
 
 
 def churn_data(settings: Settings, clean: Dataset, windows: Windows) -> ChurnData:
@@ -63,7 +67,7 @@ def btyd_baselines(data: ChurnData, bgnbd: btyd.BgNbd | None = None) -> dict[str
     metrics: dict[str, float] = {}
     for name, p in btyd.baseline_probabilities(summary, summary, data.windows.holdout_days,
                                                bgnbd).items():
-        metrics |= prefixed(probability_metrics(y, p), f"baseline_{name}_")
+        metrics |= {f"baseline_{name}_{k}": v for k, v in probability_metrics(y, p).items()}
     return metrics
 
 
@@ -79,9 +83,9 @@ def fit_churn_run(
                   callbacks=callbacks)
     fit = fit_twin_and_served(params, data, cfg)
     holdout = data.holdout
-    metrics = prefixed(evaluate(fit.twin, holdout, cfg) | btyd_baselines(data, fit.twin.btyd),
-                       HOLDOUT_PREFIX)
-    metrics |= prefixed(fit.validation_metrics, VALIDATION_PREFIX)
+    metrics = scoped(evaluate(fit.twin, holdout, cfg) | btyd_baselines(data, fit.twin.btyd),
+                     HOLDOUT_PREFIX, BASELINES)
+    metrics |= scoped(fit.validation_metrics, VALIDATION_PREFIX)
     metrics |= {"served_rows": float(len(data.served.labels)),
                 "served_churn_rate": float(data.served.labels.mean())}
     y = holdout.labels.to_numpy()
@@ -109,8 +113,7 @@ def fit_churn_run(
                  "holdout_feature_importance": importance_figure(importance)},
         tables={"holdout_feature_importance": importance,
                 "holdout_reliability": reliability_table(y, probabilities["model"],
-                                                         cfg.reliability_bins),
-                "trials": trials_frame(study)},
+                                                         cfg.reliability_bins)},
         datasets={"training": data.served.features.reset_index(),
                   "holdout": holdout.features.reset_index()},
     )
@@ -151,6 +154,7 @@ SPEC = ModelSpec(
     seed=lambda settings: settings.churn.seed,
     study_direction="minimize",
     study_objective="validation log loss",
+    trial_metrics=lambda settings: TrialMetrics(objective="log_loss"),
     description="Churn: the calibrated probability that a customer makes no purchase in the "
                 "next H days (features.horizon_days). Input: customer features as of a date; "
                 "output: churn_probability per customer. Services load tailor-churn@champion.",

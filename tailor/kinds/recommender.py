@@ -3,13 +3,16 @@ twin, fit the served model.
 
 Windows (:mod:`tailor.models.windows`), for a scoring date ``as_of``: Optuna tunes LightFM and
 the blend inside the history before the holdout start S; the twin (those parameters, fit before
-S) is judged on ``[S, as_of)`` beside the popularity and repeat baselines (``holdout_*``
-metrics); the served version is the same configuration fit on all history before ``as_of``, so
-its repeat, popularity and known-customer signals include the last H days.
+S) is judged on ``[S, as_of)`` beside the popularity, repeat and decayed-frequency baselines
+(``holdout_*``, ``baseline_<name>_holdout_*``); the served version is the same configuration fit
+on all history before ``as_of``, so its repeat, popularity and known-customer signals include
+the last H days. ``validation_precision_at_k`` and ``validation_cold_precision_at_k`` are the
+best trial's (each trial logs its own under the same names), its blend weights are params.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +21,7 @@ import pandas as pd
 
 from tailor.configs.schema import Settings
 from tailor.data.dataset import Dataset
-from tailor.kinds.spec import ModelSpec, TrainedModel, remaining_trials
+from tailor.kinds.spec import ModelSpec, TrainedModel, TrialMetrics, remaining_trials
 from tailor.models import holdout, scoring
 from tailor.models.features import history
 from tailor.models.recommender import (
@@ -34,7 +37,11 @@ from tailor.models.recommender_plots import (
     plot_precision_curve,
     precision_curve,
 )
-from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, prefixed
+from tailor.models.recommender_tuning import BLEND_KEYS, cold_precision_attr
+from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, scoped
+
+BASELINES = ("popularity", "repeat", "decayed_frequency", "random")
+"""The baselines logged beside the model, as ``baseline_<name>_holdout_<metric>``."""
 
 
 def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.DataFrame:
@@ -63,6 +70,24 @@ def fit_twin(settings: Settings, clean: Dataset, windows: Windows, params: dict,
                            params, clean.customers, clean.products, segments)
 
 
+def validation_metrics(study: optuna.Study, k: int) -> dict[str, float]:
+    """The best trial's validation figures, under the names its trial run has (the cold one
+    only when the validation window had cold customers: the gate refuses a NaN metric)."""
+    metrics = {f"precision_at_{k}": float(study.best_value)}
+    cold = study.best_trial.user_attrs.get(cold_precision_attr(k))
+    if isinstance(cold, int | float) and math.isfinite(cold):
+        metrics[cold_precision_attr(k)] = float(cold)
+    return metrics
+
+
+def trial_metrics(settings: Settings) -> TrialMetrics:
+    """A trial's value is its best blend's validation precision@k; each epoch's LightFM-alone
+    precision is reported to the pruner; the blend weights it found are parameters."""
+    k = settings.recommender.k
+    return TrialMetrics(objective=f"precision_at_{k}",
+                        intermediate=f"lightfm_precision_at_{k}", params=BLEND_KEYS)
+
+
 def fit_recommender_run(
     settings: Settings,
     clean: Dataset,
@@ -86,9 +111,8 @@ def fit_recommender_run(
     holdout = evaluate(twin, tx, windows.holdout_days, customers)
     curve = precision_curve(twin, tx, windows.holdout_days, [1, 3, 5, 10, 20])
     served = fit_recommender(tx, as_of, feats, cfg, params, customers, products, segments)
-    metrics = prefixed(holdout, HOLDOUT_PREFIX)
-    metrics[f"{VALIDATION_PREFIX}precision_at_{cfg.k}"] = float(study.best_value)
-    metrics |= prefixed(ranker_check, VALIDATION_PREFIX)
+    metrics = scoped(holdout, HOLDOUT_PREFIX, BASELINES)
+    metrics |= scoped(validation_metrics(study, cfg.k) | ranker_check, VALIDATION_PREFIX)
     metrics |= {"served_customers": float(len(served.user_ids)),
                 "served_products": float(len(served.item_ids))}
     stamp = tx["timestamp"]
@@ -141,6 +165,7 @@ SPEC = ModelSpec(
     score_step=scoring.RECOMMENDER,
     seed=lambda settings: settings.recommender.seed,
     study_objective="validation precision@k",
+    trial_metrics=trial_metrics,
     description="Product recommendations: a LightFM hybrid blended with repeat purchases and "
                 "popularity, ranked by LambdaMART, with a cold start for new customers. "
                 "Input: customer ids (and attributes); output: the top k products each. "

@@ -6,10 +6,23 @@ transforms on the customer features at the holdout start S; the twin (those para
 the features at S) is judged on the features at ``as_of`` (``holdout_*``: do its segments still
 fit 90 days later); the served version is the same configuration fit on the features at
 ``as_of``, profiled and named for marketers.
+
+Metric names say which data the clusters were measured on (the RFM grid baseline beside each as
+``baseline_rfm_grid_<data>_*``):
+
+- ``validation_*``: the features at S the trials were fit and scored on (clustering has no
+  held-out split to tune on); each trial logs its own, the run the best trial's, with the
+  trial's value as ``validation_objective``;
+- ``holdout_*``: the twin on the features at ``as_of``, which it has not seen;
+  ``holdout_objective`` is the gate's score;
+- ``served_*``: the served model on the very features it was fit on (``served_ari_truth``
+  against the generator's segments when known): in-sample, what the served segments look like,
+  not an estimate of how well they generalise.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +31,7 @@ import pandas as pd
 
 from tailor.configs.schema import Settings
 from tailor.data.dataset import Dataset
-from tailor.kinds.spec import ModelSpec, TrainedModel, remaining_trials
+from tailor.kinds.spec import ModelSpec, TrainedModel, TrialMetrics, remaining_trials
 from tailor.models import holdout, scoring
 from tailor.models.features import customer_features, history
 from tailor.models.segmentation import (
@@ -28,13 +41,15 @@ from tailor.models.segmentation import (
     objective_value,
     plan,
     segment_profile,
-    trials_frame,
     tune,
 )
 from tailor.models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
-from tailor.models.windows import HOLDOUT_PREFIX, Windows, prefixed
+from tailor.models.windows import HOLDOUT_PREFIX, SERVED_PREFIX, VALIDATION_PREFIX, Windows, scoped
 
 OBJECTIVE = "objective"
+BASELINES = ("rfm_grid",)
+"""The baseline logged beside the model, as ``baseline_rfm_grid_<data>_<metric>``."""
+TRIAL_METRICS = TrialMetrics(objective=OBJECTIVE, baselines=BASELINES)
 
 
 def features_at(settings: Settings, clean: Dataset, date: pd.Timestamp) -> pd.DataFrame:
@@ -55,6 +70,15 @@ def holdout_metrics(model, features: pd.DataFrame, settings: Settings) -> dict[s
     return metrics | {OBJECTIVE: objective_value(metrics, settings.segmentation)}
 
 
+def validation_metrics(study: optuna.Study) -> dict[str, float]:
+    """The best trial's metrics on the features at S, as its trial run logs them (the finite
+    ones: the gate refuses a run with a non-finite metric, and these are not what it judges)."""
+    best = study.best_trial
+    metrics = {k: float(v) for k, v in best.user_attrs.items()
+               if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+    return metrics | {OBJECTIVE: float(study.best_value)}
+
+
 def fit_segmentation_run(
     settings: Settings,
     clean: Dataset,
@@ -71,8 +95,10 @@ def fit_segmentation_run(
                   callbacks=callbacks)
     twin = fit_segmentation(before, params, cfg, as_of=windows.holdout_start)
     model = fit_segmentation(features, params, cfg, as_of=windows.as_of)
-    metrics = evaluate_segmentation(model, features, cfg, truth=truth)
-    metrics |= prefixed(holdout_metrics(twin, features, settings), HOLDOUT_PREFIX)
+    metrics = scoped(evaluate_segmentation(model, features, cfg, truth=truth), SERVED_PREFIX,
+                     BASELINES)
+    metrics |= scoped(holdout_metrics(twin, features, settings), HOLDOUT_PREFIX, BASELINES)
+    metrics |= scoped(validation_metrics(study), VALIDATION_PREFIX, BASELINES)
     columns = list(model.feature_columns)
     return TrainedModel(
         predictor=model,
@@ -84,8 +110,7 @@ def fit_segmentation_run(
         input_example=features[columns].head(5).reset_index(drop=True),
         figures={"segments_pca": plot_segments_pca(model, features),
                  "metrics_vs_k": plot_metrics_vs_k(study)},
-        tables={"segment_profile": segment_profile(model, features, cfg),
-                "trials": trials_frame(study)},
+        tables={"segment_profile": segment_profile(model, features, cfg)},
         datasets={"customer_features": features},
     )
 
@@ -110,6 +135,7 @@ SPEC = ModelSpec(
     score_step=scoring.SEGMENTATION,
     seed=lambda settings: settings.segmentation.seed,
     study_objective="segmentation objective (segmentation.objective)",
+    trial_metrics=lambda settings: TRIAL_METRICS,
     description="Customer segments: K-means on RFM and behaviour features, k tuned, segments "
                 "named for marketers. Input: customer features as of a date; output: segment "
                 "and segment_name per customer. Services load tailor-segmentation@champion.",

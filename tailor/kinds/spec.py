@@ -47,6 +47,25 @@ class TrainedModel:
 
 
 @dataclass(frozen=True)
+class TrialMetrics:
+    """How a kind's Optuna trials are logged: every trial metric is ``validation_<name>``
+    (trials see only the tuning data), named as the model's run names the same figure.
+
+    - ``objective``: the name of the trial's value (``log_loss``, ``precision_at_10``): the
+      value means something else in each kind, so it is named, never a bare ``objective``;
+    - ``intermediate``: the name of the values reported per step to the pruner, if any;
+    - ``params``: user attributes that are parameters the trial chose (e.g. blend weights),
+      logged as params as in the model's run;
+    - ``baselines``: baseline names among the user attributes (``baseline_<name>_<metric>``).
+    """
+
+    objective: str = "objective"
+    intermediate: str | None = None
+    params: tuple[str, ...] = ()
+    baselines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model kind, end to end.
 
@@ -76,6 +95,8 @@ class ModelSpec:
     """What the registered model is and how to use it, shown on its registry page."""
     study_objective: str = "validation objective"
     """What the Optuna study optimises, as the tuning plots name it."""
+    trial_metrics: Callable[[Settings], TrialMetrics] = lambda settings: TrialMetrics()
+    """The names its trials' metrics and params are logged under."""
     higher_is_better: bool = True
     per_request: bool = False
     """Serving answers it per request (the recommender) instead of precomputing the snapshot."""

@@ -104,7 +104,8 @@ def known_and_cold_ids(api: TestClient, world: World) -> tuple[str, str]:
 
 def new_version(world: World, predictor: Any) -> str:
     """Register ``predictor`` as a new version of tailor-recommender (a real logged pyfunc)."""
-    experiment = ensure_experiment(world.client, "serving-test")
+    experiment = ensure_experiment(world.client, "serving-test",
+                                   (world.root / "serving-test-artifacts").as_uri())
     run_id = world.client.create_run(experiment).info.run_id
     example = pd.DataFrame({"customer_id": [str(predictor.user_ids[0])]})
     logged = log_predictor(world.client, run_id, predictor, example,

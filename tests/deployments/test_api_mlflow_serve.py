@@ -58,6 +58,14 @@ def test_mlflow_models_serve_answers_invocations(world: World, tmp_path: Path) -
         assert answer["customer_id"].tolist() == expected["customer_id"].tolist()
         assert answer["product_id"].tolist() == expected["product_id"].tolist()
         np.testing.assert_allclose(answer["score"], expected["score"], rtol=1e-6)
+        # the signature's params are honoured: k per request, purchased items allowed back
+        payload["params"] = {"k": 3, "exclude_purchased": False}
+        response = httpx.post(f"http://127.0.0.1:{port}/invocations", json=payload, timeout=60)
+        assert response.status_code == 200, response.text
+        three = pd.DataFrame(response.json()["predictions"])
+        expected = predictor.predict(frame, k=3, exclude_purchased=False)
+        assert three.groupby("customer_id").size().eq(3).all()
+        assert three["product_id"].tolist() == expected["product_id"].tolist()
     finally:
         os.killpg(process.pid, 15)
         try:

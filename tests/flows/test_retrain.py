@@ -53,18 +53,29 @@ def test_successive_retrains_gate_failures_and_rollback(world: dict) -> None:
     first = _train(world)
     assert all(row["promoted"] for row in first["models"]), first["models"]
     assert _aliases(client) == {k: ("1", "1") for k in registry.model_kinds()}
-    tags = client.get_model_version("tailor-churn", "1").tags
-    assert tags["tailor.gate.promote"] == "True"
-    assert "first version" in tags["tailor.gate.reason"]
+    version = client.get_model_version("tailor-churn", "1")
+    assert version.tags["tailor.gate.promote"] == "True"
+    assert "first version" in version.description
     after_first = datetime.now(UTC)
 
     # 2. Same data again: the challenger is scored against the champion on the same holdout,
     #    ties it, and is not promoted (the margin protects against churn of versions).
     second = _train(world)
+    parent = client.get_run(second["parent_run_id"]).data.metrics
     for row in second["models"]:
         assert row["champion_version"] == "1" and row["version"] == "2"
         assert row["champion"] == pytest.approx(row["challenger"])
         assert not row["promoted"], row
+        # both scores charted: on the model run, and per kind on the retrain's parent run
+        run = client.get_run(row["run_id"]).data.metrics
+        kind = row["model"]
+        assert run["gate_champion_score"] == pytest.approx(row["champion"])
+        assert parent[f"gate_{kind}_champion_score"] == pytest.approx(row["champion"])
+        assert parent[f"gate_{kind}_challenger_score"] == pytest.approx(row["challenger"])
+        version = client.get_model_version(f"tailor-{kind}", "2")
+        assert set(version.tags) == {"tailor.gate.promote", "challenger_since"}
+        assert version.tags["tailor.gate.promote"] == "False"
+        assert row["reason"] in version.description
     assert _aliases(client) == {k: ("1", "2") for k in registry.model_kinds()}
 
     # 3. A deliberately worse recommender (popularity dominates the blend) is not promoted.
@@ -83,9 +94,10 @@ def test_successive_retrains_gate_failures_and_rollback(world: dict) -> None:
         _train(world, "segmentation.features=[no_such_column]",
                models=["recommender", "segmentation"])
     assert _aliases(client) == before
-    failed = client.search_runs(
+    failed = client.search_runs(  # the parent runs (model runs and trials share the experiment)
         [client.get_experiment_by_name("tailor-retrain").experiment_id],
-        order_by=["attributes.start_time DESC"], max_results=1)[0]
+        "tags.`tailor.flow` = 'train-models'", order_by=["attributes.start_time DESC"],
+        max_results=1)[0]
     assert failed.info.status == "FAILED"
 
     # 4b. A model the data cannot train is skipped with its reason; the others train and gate.

@@ -1,4 +1,5 @@
-"""The train-models flow: one parent run, one run per model beneath it, registered versions."""
+"""The train-models flow: one parent run, one run per model beneath it in the same
+experiment, registered versions with few tags."""
 
 from __future__ import annotations
 
@@ -33,9 +34,25 @@ def test_train_flow_tracks_every_model_under_one_parent(tmp_path: Path) -> None:
     assert parent.data.metrics["rows_transactions_accepted"] > 0
     by_model = {row["model"]: row for row in summary["models"]}
     assert set(by_model) == {"segmentation", "recommender", "churn"}
+    retrain = parent.info.experiment_id
     for kind, row in by_model.items():
         run = client.get_run(row["run_id"])
+        # nested in the UI: a child of the parent, in the parent's experiment, trials beneath
+        assert run.info.experiment_id == retrain
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        trials = client.search_runs([retrain], f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+        assert len(trials) >= 2 and all(t.info.run_name.startswith(f"{kind}-trial-")
+                                        for t in trials)
+        # the gate's scores as numbers, on the model run and (per kind) on the parent
+        assert run.data.metrics["gate_challenger_score"] == pytest.approx(row["challenger"])
+        assert "gate_champion_score" not in run.data.metrics  # no champion yet
+        assert parent.data.metrics[f"gate_{kind}_challenger_score"] == pytest.approx(
+            row["challenger"])
+        assert f"gate_{kind}_champion_score" not in parent.data.metrics
+        assert row["gate_metric"] in run.data.metrics
+        # each table once, as CSV
+        tables = [a.path for a in client.list_artifacts(run.info.run_id, "tables")]
+        assert tables and all(path.endswith(".csv") for path in tables), tables
         assert run.data.tags["tailor.data_fingerprint"] == summary["fingerprint"]
         assert row["version"] == "1"
         assert client.get_model_version(f"tailor-{kind}", "1").run_id == row["run_id"]
@@ -48,10 +65,20 @@ def test_train_flow_tracks_every_model_under_one_parent(tmp_path: Path) -> None:
         assert summary["fingerprint"] in version.description
         assert f"challenger {row['challenger']:.4f}, no champion" in version.description
         assert row["reason"] in version.description
-        experiment = client.get_experiment(run.info.experiment_id)
-        assert f"tailor-{kind}" in experiment.tags["mlflow.note.content"]
-    retrain = client.get_experiment(parent.info.experiment_id)
-    assert "decisions/promotion.csv" in retrain.tags["mlflow.note.content"]
+        # the tags tools read, and nothing the description already says
+        assert version.tags == {"tailor.gate.promote": "True",
+                                "challenger_since": version.tags["challenger_since"],
+                                "champion_since": version.tags["champion_since"],
+                                f"metric.{row['gate_metric']}": version.tags[
+                                    f"metric.{row['gate_metric']}"]}
+    experiments = {e.name for e in client.search_experiments()}
+    assert "tailor-retrain" in experiments
+    assert not experiments & {f"tailor-{kind}" for kind in by_model}, experiments
+    note = client.get_experiment(retrain).tags["mlflow.note.content"]
+    assert "decisions/promotion.csv" in note and "tailor-<kind>" in note
+    assert "gate_<kind>_challenger_score" in note
+    every_run = client.search_runs([retrain], max_results=1000)
+    assert not [m for r in every_run for m in r.data.metrics if "holdout_baseline" in m]
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tailor.models import ranking_metrics
+from tailor import inference
 from tailor.models.ranking_metrics import chunks, evaluate_ranking, mask_rows, top_k
 
 
@@ -81,7 +81,7 @@ def test_mask_rows_without_exclusions_changes_nothing() -> None:
 
 
 def test_chunks_cover_every_row_once_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ranking_metrics, "CHUNK_CELLS", 10)
+    monkeypatch.setattr(inference, "CHUNK_CELLS", 10)
     rows = np.arange(7)
     parts = chunks(rows, n_items=4)  # 10 // 4 = 2 rows per chunk
     assert [p.tolist() for p in parts] == [[0, 1], [2, 3], [4, 5], [6]]
@@ -232,7 +232,7 @@ def test_chunked_evaluation_equals_one_chunk(monkeypatch: pytest.MonkeyPatch) ->
     exclude = sp.csr_matrix((rng.random((9, 5)) < 0.2).astype(float))
     whole = evaluate_ranking(rows_of(scores), truth, k=3, exclude=exclude)
     calls: list[np.ndarray] = []
-    monkeypatch.setattr(ranking_metrics, "CHUNK_CELLS", 10)  # 2 rows per chunk
+    monkeypatch.setattr(inference, "CHUNK_CELLS", 10)  # 2 rows per chunk
     parts = evaluate_ranking(rows_of(scores, calls), truth, k=3, exclude=exclude)
     assert len(calls) > 1 and all(len(c) <= 2 for c in calls)
     assert parts.keys() == whole.keys()

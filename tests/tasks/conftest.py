@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
 from sklearn.dummy import DummyRegressor
 
 from tailor.adapters import registry
@@ -50,6 +51,17 @@ def small_features(small_retailer: GeneratedData) -> pd.DataFrame:
     return customer_features(tx, default_as_of(tx), settings.features,
                              customers=small_retailer.dataset.customers,
                              products=small_retailer.dataset.products)
+
+
+def logged_input_example(client: MlflowClient, run_id: str, tmp_path: Path) -> Path:
+    """The input example of the one LoggedModel ``run_id`` produced (its only model output)."""
+    outputs = client.get_run(run_id).outputs.model_outputs
+    assert len(outputs) == 1, outputs
+    logged = client.get_logged_model(outputs[0].model_id)
+    assert logged.source_run_id == run_id and logged.status == LoggedModelStatus.READY
+    return Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{logged.artifact_location}/input_example.json", dst_path=str(tmp_path),
+        tracking_uri=client.tracking_uri))
 
 
 def predict_in_fresh_process(model_uri: str, tracking_uri: str, frame: pd.DataFrame,

@@ -120,8 +120,10 @@ def test_a_promotion_stands_only_against_the_champion_the_gate_scored(
     assert not applied.promote and "moved from v1 to v2 after the gate scored it" in applied.reason
     assert registry.alias_version(client, name, registry.CHAMPION) == "2"
     assert registry.alias_version(client, name, registry.CHALLENGER) == "3"
-    tags = client.get_model_version(name, "3").tags
-    assert tags["tailor.gate.promote"] == "False" and "after the gate" in tags["tailor.gate.reason"]
+    version = client.get_model_version(name, "3")
+    assert version.tags["tailor.gate.promote"] == "False"
+    assert "after the gate scored it" in version.description
+    assert set(version.tags) == {"tailor.gate.promote", "challenger_since"}
     record = client.search_runs([client.get_experiment_by_name(
         promotion_intent.INTENT_EXPERIMENT).experiment_id])[0]
     assert record.info.status == "FINISHED"

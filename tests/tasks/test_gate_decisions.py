@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from tailor.adapters.gate import Decision, decide
+from tailor.adapters.gate import Decision, decide, gate_metrics
 from tailor.adapters.registry import CHALLENGER, CHAMPION
 from tailor.adapters.training import TrackedTraining
 from tailor.configs.schema import PromotionSettings
@@ -18,7 +18,8 @@ METRIC = "holdout_roc_auc"
 PROMOTION = PromotionSettings(
     margin={"churn": 0.25, "recommender": 0.125},
     floors={"churn": {"holdout_roc_auc": 0.5},
-            "segmentation": {"silhouette": 0.05, "smallest_cluster_share": 0.01}},
+            "segmentation": {"served_silhouette": 0.05,
+                             "served_smallest_cluster_share": 0.01}},
 )
 
 
@@ -94,7 +95,7 @@ def test_a_kind_without_a_margin_needs_only_to_be_strictly_better() -> None:
     promotion = PromotionSettings(margin={"churn": 0.25}, floors={})
     scores_equal = {CHALLENGER: 0.5, CHAMPION: 0.5}
     scores_better = {CHALLENGER: 0.5000001, CHAMPION: 0.5}
-    seg = trained({"silhouette": 0.3}, kind="segmentation")
+    seg = trained({"served_silhouette": 0.3}, kind="segmentation")
     assert decide("segmentation", "holdout_objective", seg, scores_equal, "2",
                   promotion).promote is False
     assert decide("segmentation", "holdout_objective", seg, scores_better, "2",
@@ -166,8 +167,8 @@ def test_a_metric_exactly_at_its_floor_passes() -> None:
 
 
 def test_every_floor_of_the_kind_must_hold() -> None:
-    good = {"silhouette": 0.3, "smallest_cluster_share": 0.2}
-    tiny = {"silhouette": 0.3, "smallest_cluster_share": 0.005}
+    good = {"served_silhouette": 0.3, "served_smallest_cluster_share": 0.2}
+    tiny = {"served_silhouette": 0.3, "served_smallest_cluster_share": 0.005}
     scores = {CHALLENGER: 1.0}
     ok = decide("segmentation", "holdout_objective", trained(good, kind="segmentation"), scores,
                 None, PROMOTION)
@@ -193,14 +194,20 @@ def test_the_default_settings_floor_a_weak_churn_model() -> None:
 # ----------------------------------------------------------------------------- record
 
 
-def test_decision_tags_carry_every_field_as_text() -> None:
+def test_decision_tags_carry_the_verdict_as_text_and_the_scores_as_metrics() -> None:
     d = churn_decision(0.875, 0.5)
     tags = d.tags()
     assert tags["tailor.gate.promote"] == "True"
     assert tags["tailor.gate.champion_version"] == "11"
-    assert tags["tailor.gate.challenger_version"] == "12"
-    assert tags["tailor.gate.challenger_score"] == "0.875"
-    assert set(tags) == {f"tailor.gate.{name}" for name in (
-        "kind", "metric", "challenger_version", "champion_version", "challenger_score",
-        "champion_score", "promote", "reason")}
+    assert tags["tailor.gate.metric"] == METRIC
+    assert set(tags) == {"tailor.gate.metric", "tailor.gate.champion_version",
+                         "tailor.gate.promote", "tailor.gate.reason"}
     assert all(isinstance(v, str) for v in tags.values())
+    assert gate_metrics(d) == {"gate_challenger_score": 0.875, "gate_champion_score": 0.5}
+    assert gate_metrics(d, "gate_churn_") == {"gate_churn_challenger_score": 0.875,
+                                              "gate_churn_champion_score": 0.5}
+
+
+def test_without_a_champion_only_the_challenger_score_is_a_metric() -> None:
+    d = churn_decision(0.6, None, champion=None)
+    assert gate_metrics(d) == {"gate_challenger_score": 0.6}

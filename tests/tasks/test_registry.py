@@ -88,8 +88,10 @@ def test_challenger_and_promote_move_aliases_and_audit(store: Store) -> None:
     # the audit run carries the promotion metrics; the version carries convenience tags
     assert client.get_run(promoted.run_id).data.metrics == {"auc": 0.81}
     tags = client.get_model_version(name, "1").tags
-    assert tags["champion_by"] == "alice" and float(tags["metric.auc"]) == 0.81
+    assert float(tags["metric.auc"]) == 0.81
     assert pd.Timestamp(tags["champion_since"]) <= pd.Timestamp.now(tz="UTC")
+    # who and why are the audit run's (above), not repeated on the version
+    assert set(tags) == {"champion_since", "challenger_since", "metric.auc"}
     # the audit of all models contains this one's moves
     assert set(trail["run_id"]) <= set(registry_audit.audit_trail(client)["run_id"])
 
@@ -186,7 +188,7 @@ def test_apply_moves_applies_all_when_all_succeed(store: Store) -> None:
     assert [m.run_id is not None for m in applied] == [True, True]
     assert registry.alias_version(client, name, CHAMPION) == "2"
     assert registry.alias_version(client, name, CHALLENGER) == "3"
-    assert client.get_model_version(name, "3").tags["challenger_by"] == ACTOR
+    assert client.get_model_version(name, "3").tags["challenger_since"]
 
 
 def test_apply_moves_with_a_stale_plan_moves_nothing(store: Store) -> None:

@@ -12,6 +12,8 @@ from mlflow import MlflowClient
 
 from tailor.adapters import tracking
 from tailor.configs import load_settings
+from tailor.kinds.spec import TrialMetrics
+from tailor.models.windows import scoped
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +51,26 @@ def test_trials_become_child_runs_and_non_finite_metrics_are_tagged(
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", -1, 1)
         trial.set_user_attr("secondary", x * 2)
+        trial.set_user_attr("baseline_zero_secondary", 0.0)
+        trial.set_user_attr("weight", 0.5)  # a parameter the trial found, not a metric
+        trial.report(x, 0)
         return -(x**2)
 
+    names = TrialMetrics(objective="neg_square", intermediate="x_at_step", params=("weight",),
+                         baselines=("zero",))
     study.optimize(objective, n_trials=3,
-                   callbacks=[tracking.TrialRunLogger(client, exp, parent, "seg")])
+                   callbacks=[tracking.TrialRunLogger(client, exp, parent, "seg", names)])
     tracking.log_metrics(client, parent, {"good": 1.0, "bad": float("nan")})
     tracking.end_run(client, parent)
     children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent}'")
     assert len(children) == 3
     assert {r.data.tags["mlflow.runName"] for r in children} == {
         "seg-trial-000", "seg-trial-001", "seg-trial-002"}
-    assert all("x" in r.data.params and "secondary" in r.data.metrics for r in children)
+    for child in children:
+        assert set(child.data.params) == {"x", "weight"}
+        assert set(child.data.metrics) == {"validation_secondary", "validation_neg_square",
+                                           "baseline_zero_validation_secondary",
+                                           "validation_x_at_step"}
     run = client.get_run(parent)
     assert run.data.metrics == {"good": 1.0}
     assert run.data.tags["tailor.non_finite_metrics"] == "bad"
@@ -72,3 +83,12 @@ def test_study_resumes_by_name(tmp_path: Path) -> None:
     again = tracking.create_study(storage, "resume-me", "minimize", 1)
     again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert len(again.trials) == 4
+
+
+def test_metric_names_say_which_data_and_put_the_baseline_first() -> None:
+    metrics = {"roc_auc": 0.8, "baseline_recency_roc_auc": 0.7,
+               "baseline_pareto_nbd_brier": 0.2, "baseline_popularity_cold_precision_at_10": 0.1}
+    assert scoped(metrics, "holdout_", ("recency", "pareto_nbd", "popularity")) == {
+        "holdout_roc_auc": 0.8, "baseline_recency_holdout_roc_auc": 0.7,
+        "baseline_pareto_nbd_holdout_brier": 0.2,
+        "baseline_popularity_holdout_cold_precision_at_10": 0.1}

@@ -15,7 +15,7 @@ from tailor.adapters.training import train_model
 from tailor.data.generate import GeneratedData
 from tailor.models.features import default_as_of
 
-from .conftest import predict_in_fresh_process, tracked_settings
+from .conftest import logged_input_example, predict_in_fresh_process, tracked_settings
 
 
 def test_tracked_churn_run(store: Path, tmp_path: Path, small_retailer: GeneratedData) -> None:
@@ -26,19 +26,20 @@ def test_tracked_churn_run(store: Path, tmp_path: Path, small_retailer: Generate
     client: MlflowClient = client_for(settings.tracking)
     run = client.get_run(result.run_id)
     metrics = run.data.metrics
-    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile",
-                "baseline_recency_roc_auc", "threshold"):
+    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "threshold"):
         assert f"holdout_{key}" in metrics, key
         assert key not in metrics, f"{key}: every quality figure says which window it is on"
     for key in ("roc_auc", "log_loss", "threshold"):
         assert f"validation_{key}" in metrics, key
+    assert not [k for k in metrics if "_baseline_" in k], "baselines are baseline_<name>_<data>_*"
     assert metrics["holdout_roc_auc"] > 0.75
-    assert metrics["holdout_brier"] < metrics["holdout_baseline_rate_brier"]
+    assert metrics["holdout_brier"] < metrics["baseline_rate_holdout_brier"]
+    assert "baseline_recency_holdout_roc_auc" in metrics
     # the buy-till-you-die baselines, fitted before the holdout, on the same customers
     for name in ("bgnbd", "pareto_nbd"):
         for key in ("roc_auc", "brier", "expected_calibration_error"):
-            assert f"holdout_baseline_{name}_{key}" in metrics, (name, key)
-        assert 0.5 < metrics[f"holdout_baseline_{name}_roc_auc"] <= 1
+            assert f"baseline_{name}_holdout_{key}" in metrics, (name, key)
+        assert 0.5 < metrics[f"baseline_{name}_holdout_roc_auc"] <= 1
     assert 0 <= metrics["validation_model_weight"] <= 1
     assert float(run.data.params["model_weight"]) == metrics["validation_model_weight"]
     params = run.data.params
@@ -51,9 +52,15 @@ def test_tracked_churn_run(store: Path, tmp_path: Path, small_retailer: Generate
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == 3
+    # a trial logs its validation figures under the names the run gives the same figures
+    for trial in children:
+        assert set(trial.data.metrics) == {f"validation_{k}" for k in (
+            "log_loss", "roc_auc", "pr_auc", "brier", "lift_top_decile")}
+        assert set(trial.data.metrics) <= set(metrics)
+    tables = {a.path for a in client.list_artifacts(result.run_id, "tables")}
+    assert tables == {"tables/holdout_feature_importance.csv", "tables/holdout_reliability.csv"}
 
-    example = client.download_artifacts(result.run_id, "model/input_example.json",
-                                        str(tmp_path))
+    example = logged_input_example(client, result.run_id, tmp_path)
     payload = json.loads(Path(example).read_text())
     frame = pd.DataFrame(payload["data"], columns=payload["columns"])
     out = predict_in_fresh_process(f"models:/tailor-churn/{result.version}",

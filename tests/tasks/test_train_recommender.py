@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 
 from tailor import kinds
@@ -15,7 +16,7 @@ from tailor.adapters.training import train_model
 from tailor.data.generate import GeneratedData
 from tailor.models.features import default_as_of
 
-from .conftest import predict_in_fresh_process, tracked_settings
+from .conftest import logged_input_example, predict_in_fresh_process, tracked_settings
 
 
 def test_tracked_recommender_run(store: Path, tmp_path: Path,
@@ -29,18 +30,21 @@ def test_tracked_recommender_run(store: Path, tmp_path: Path,
     run = client.get_run(result.run_id)
     metrics = run.data.metrics
     for key in ("precision_at_10", "recall_at_10", "ndcg_at_10", "map_at_10", "auc",
-                "catalogue_coverage", "baseline_popularity_precision_at_10",
-                "baseline_repeat_precision_at_10", "cold_precision_at_10"):
+                "catalogue_coverage", "cold_precision_at_10"):
         assert f"holdout_{key}" in metrics, key
         assert key not in metrics, f"{key}: every quality figure says which window it is on"
-    assert "validation_precision_at_10" in metrics
-    for key in ("holdout_baseline_decayed_frequency_precision_at_10",
-                "holdout_new_item_share_at_10", "holdout_baseline_repeat_new_item_share_at_10"):
+    assert {"validation_precision_at_10", "validation_cold_precision_at_10"} <= set(metrics)
+    for key in ("baseline_popularity_holdout_precision_at_10",
+                "baseline_repeat_holdout_precision_at_10",
+                "baseline_decayed_frequency_holdout_precision_at_10",
+                "baseline_popularity_holdout_cold_precision_at_10",
+                "holdout_new_item_share_at_10", "baseline_repeat_holdout_new_item_share_at_10"):
         assert key in metrics, key
+    assert not [k for k in metrics if "_baseline_" in k], "baselines are baseline_<name>_<data>_*"
     assert 0 <= metrics["holdout_new_item_share_at_10"] <= 1
     assert run.data.params["ranker"] in ("True", "False")
     assert (metrics["holdout_precision_at_10"]
-            > metrics["holdout_baseline_popularity_precision_at_10"])
+            > metrics["baseline_popularity_holdout_precision_at_10"])
     holdout_start = as_of - pd.Timedelta(days=90)
     assert run.data.params["holdout_start"] == holdout_start.date().isoformat()
     assert run.data.params["as_of"] == as_of.date().isoformat()
@@ -54,9 +58,26 @@ def test_tracked_recommender_run(store: Path, tmp_path: Path,
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == 2
+    # trials: validation figures named as in the run, the blend weights as params like the run's
+    for trial in children:
+        names = set(trial.data.metrics)
+        assert names <= {"validation_precision_at_10", "validation_cold_precision_at_10",
+                         "validation_lightfm_precision_at_10"}, names
+        assert "validation_lightfm_precision_at_10" in names  # per epoch, for the pruner
+        if trial.data.tags["tailor.trial_state"] == "COMPLETE":
+            assert "validation_precision_at_10" in names
+            blend = {"w_lightfm", "w_repeat", "w_popularity", "cold_lightfm"}
+            assert blend <= set(trial.data.params) and blend <= set(run.data.params)
+    history = client.get_metric_history(children[0].info.run_id,
+                                        "validation_lightfm_precision_at_10")
+    assert len(history) >= 2 and len({m.step for m in history}) == len(history)
+    best = max((t for t in children if "validation_precision_at_10" in t.data.metrics),
+               key=lambda t: t.data.metrics["validation_precision_at_10"])
+    assert best.data.metrics["validation_precision_at_10"] == pytest.approx(
+        metrics["validation_precision_at_10"])
 
     # Known customers by id and a never-seen customer by attributes, from a fresh process.
-    example = client.download_artifacts(result.run_id, "model/input_example.json", str(tmp_path))
+    example = logged_input_example(client, result.run_id, tmp_path)
     assert Path(example).exists()
     customers = clean.customers.head(3).astype({"customer_id": str})
     cold = customers.head(1).assign(customer_id="brand-new")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 
 from tailor import kinds
@@ -32,21 +33,38 @@ def test_tracked_segmentation_run(store: Path, tmp_path: Path, small_features: p
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["tailor.data_fingerprint"] == "fp0"
-    for key in ("silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari",
-                "baseline_rfm_grid_silhouette", "ari_truth", "holdout_silhouette",
-                "holdout_objective"):
-        assert key in run.data.metrics, key
+    metrics = run.data.metrics
+    quality = ("silhouette", "davies_bouldin", "calinski_harabasz", "stability_ari", "k",
+               "smallest_cluster_share")
+    for data in ("served", "holdout", "validation"):  # which features each figure is on
+        for key in quality:
+            assert f"{data}_{key}" in metrics, (data, key)
+        assert f"baseline_rfm_grid_{data}_silhouette" in metrics, data
+    for key in ("served_ari_truth", "baseline_rfm_grid_served_ari_truth", "holdout_objective",
+                "validation_objective"):
+        assert key in metrics, key
+    assert not set(quality) & set(metrics), "every figure says which features it is on"
+    assert not [k for k in metrics if "_baseline_" in k], "baselines are baseline_<name>_<data>_*"
     # the twin clustered the features 90 days earlier; the served model those at as_of
     assert result.twin.as_of == as_of - pd.Timedelta(days=90)
     assert run.data.params["customers"] == str(len(small_features))
-    assert 0.0 <= run.data.metrics["ari_truth"] <= 1.0  # quality: tests/models
+    assert 0.0 <= metrics["served_ari_truth"] <= 1.0  # quality: tests/models
     children = client.search_runs([result.experiment_id],
                                   f"tags.mlflow.parentRunId = '{result.run_id}'")
     assert len(children) == 4
+    # each trial: the same validation_* names as the run, which has the best trial's values
+    for trial in children:
+        assert {f"validation_{k}" for k in (*quality, "objective")} <= set(trial.data.metrics)
+        assert set(trial.data.metrics) <= set(metrics), set(trial.data.metrics) - set(metrics)
+    best = max(children, key=lambda t: t.data.metrics["validation_objective"])
+    for name, value in best.data.metrics.items():
+        assert metrics[name] == pytest.approx(value), name
     artifacts = {a.path for a in client.list_artifacts(result.run_id, "plots")}
     assert {"plots/segments_pca.png", "plots/metrics_vs_k.png"} <= artifacts
     tables = {a.path for a in client.list_artifacts(result.run_id, "tables")}
-    assert "tables/segment_profile.csv" in tables
+    assert tables == {"tables/segment_profile.csv"}  # once, as CSV; the trials are in optuna/
+    optuna_files = {a.path for a in client.list_artifacts(result.run_id, "optuna")}
+    assert "optuna/trials.csv" in optuna_files
     assert run.inputs.dataset_inputs, "dataset lineage is logged"
     assert result.version == "1"
 
