@@ -9,8 +9,8 @@ on a young cohort where few labelled churn windows exist.
 They serve twice:
 
 - as **baselines** in every churn run, fitted on the history before the holdout and scored on
-  it (P(no purchase in the window)): ``holdout_baseline_bgnbd_*`` and
-  ``holdout_baseline_pareto_nbd_*``;
+  it (P(no purchase in the window)): ``baseline_bgnbd_holdout_*`` and
+  ``baseline_pareto_nbd_holdout_*``;
 - as a **signal** of the churn model: its probability is blended with BG/NBD's
   P(no purchase in H), the weight chosen on the tuning validation (see :mod:`tailor.models.churn`).
 
