@@ -27,7 +27,8 @@ importance in :mod:`tailor.models.churn_evaluation`. All are importable from her
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,7 +44,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tailor.configs.schema import ChurnSettings
-from tailor.inference import ChurnScorer, ModelState
+from tailor.inference import ChurnScorer, InferenceError, ModelState
 from tailor.models import btyd
 from tailor.models.btyd import BgNbd
 from tailor.models.churn_data import CUSTOMER_ID, OUT_OF_TIME, ChurnData, ChurnFrame, TuningSplit
@@ -68,6 +69,17 @@ from tailor.models.churn_search import default_params, new_study, suggest_params
 
 PROBABILITY = "churn_probability"
 NO_CALIBRATION = "none"
+
+
+@contextmanager
+def _as_churn_error() -> Iterator[None]:
+    """The inference code's input checks, raised as this module's error with its remedy."""
+    try:
+        yield
+    except InferenceError as exc:
+        raise ChurnModelError(f"features frame: {exc}; build it with "
+                              f"models.features.customer_features and the same customers "
+                              f"table") from exc
 
 
 @dataclass(frozen=True)
@@ -95,20 +107,8 @@ class ChurnModel:
     horizon_days: int = 90
 
     def _checked(self, frame: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in self.columns if c not in frame.columns]
-        if missing:
-            raise ChurnModelError(
-                f"features frame lacks trained column(s) {missing}; build it with "
-                f"models.features.customer_features and the same customers table")
-        x = frame.loc[:, list(self.columns)]
-        for col in self.numeric_columns:
-            values = pd.to_numeric(x[col], errors="coerce")
-            bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
-            if bad.any():
-                raise ChurnModelError(
-                    f"features column {col!r} is not a finite number for customer "
-                    f"{frame.index[bad.to_numpy()][0]!r} ({int(bad.sum())} row(s))")
-        return x
+        with _as_churn_error():
+            return self.scorer().checked(frame)
 
     def scorer(self) -> ChurnScorer:
         """The inference code a logged version runs (tailor.inference), over this model."""
@@ -128,15 +128,13 @@ class ChurnModel:
 
     def model_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """The supervised model's probability alone (no BG/NBD blend)."""
-        if frame.empty:
-            return np.zeros(0)
-        return self.scorer().model_proba(self._checked(frame))
+        with _as_churn_error():
+            return self.scorer().model_proba(frame)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Churn probability per row of ``frame`` (float64 array)."""
-        if not frame.empty:
-            self._checked(frame)
-        return self.scorer().probability(frame)
+        with _as_churn_error():
+            return self.scorer().probability(frame)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row per input row (same index): ``churn_probability`` in [0, 1]."""

@@ -180,10 +180,8 @@ class RecommenderModel:
     def predict(self, frame: pd.DataFrame, k: int | None = None,
                 exclude_purchased: bool | None = None) -> pd.DataFrame:
         """pyfunc entry point: rows with a known ``customer_id`` get :meth:`recommend`, the others
-        :meth:`recommend_cold` from whatever attribute columns the frame carries."""
-        if "customer_id" not in frame.columns:
-            raise ValueError("predict: expected a 'customer_id' column (plus attribute columns "
-                             "for customers unseen in training)")
+        :meth:`recommend_cold` from whatever attribute columns the frame carries (a frame
+        without ``customer_id`` is an InferenceError, a ValueError)."""
         return self.scorer.predict(frame, k, exclude_purchased)
 
 

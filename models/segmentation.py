@@ -30,7 +30,7 @@ import optuna
 import pandas as pd
 
 from tailor.configs.schema import FeatureSettings, SegmentationSettings
-from tailor.inference import ModelState, SegmentScorer, nearest_center, signed_log1p
+from tailor.inference import ModelState, nearest_center, signed_log1p, standardize
 from tailor.models.segmentation_errors import SegmentationError
 from tailor.models.segmentation_evaluation import (
     METRIC_NAMES,
@@ -60,9 +60,8 @@ class Preprocessor:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The transform a logged version applies (tailor.inference), after tailor's checks."""
-        scorer = SegmentScorer(self.columns, self.log_mask, self.fill, self.lower, self.upper,
-                               self.mean, self.scale, np.zeros((0, len(self.columns))), ())
-        return scorer.transform_matrix(_matrix(frame, self.columns))
+        return standardize(_matrix(frame, self.columns), self.log_mask, self.fill, self.lower,
+                           self.upper, self.mean, self.scale)
 
 
 @dataclass(frozen=True)

@@ -172,18 +172,30 @@ def signed_log1p(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return x
 
 
+def standardize(x: np.ndarray, log_mask: np.ndarray, fill: np.ndarray, lower: np.ndarray,
+                upper: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Segmentation's fitted transform, in place on ``x``: signed log1p, fill, clip, z-score."""
+    x = signed_log1p(x, log_mask)
+    x = np.clip(np.where(np.isnan(x), fill, x), lower, upper)
+    return (x - mean) / scale
+
+
 def nearest_center(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     d = (x * x).sum(axis=1)[:, None] - 2.0 * x @ centers.T + (centers * centers).sum(axis=1)
     return d.argmin(axis=1)
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InferenceError(f"input lacks column(s) {missing} the model was trained on")
 
 
 def numeric_matrix(frame: pd.DataFrame, columns: Sequence[str],
                    missing_ok: bool = True) -> np.ndarray:
     """``columns`` of ``frame`` as float64; a missing or non-numeric column, an infinite value
     (or, unless ``missing_ok``, a missing one) raises naming the column and the first row."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InferenceError(f"input lacks column(s) {missing} the model was trained on")
+    require_columns(frame, columns)
     x = np.empty((len(frame), len(columns)))
     for j, col in enumerate(columns):
         values = pd.to_numeric(frame[col], errors="coerce")
@@ -271,12 +283,19 @@ class ChurnScorer:
     model_weight: float = 1.0
     horizon_days: int = 90
 
+    def checked(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The trained columns of ``frame``, every numeric one finite (else InferenceError)."""
+        require_columns(frame, self.columns)
+        x = frame.loc[:, list(self.columns)]
+        numeric_matrix(x, self.numeric_columns, missing_ok=False)
+        return x
+
     def model_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if frame.empty:
             return np.zeros(0)
-        numeric_matrix(frame, self.numeric_columns, missing_ok=False)  # the pipeline reads frame
+        x = self.checked(frame)
         with threadpool_limits(limits=1):
-            return self.estimator.predict_proba(frame.loc[:, list(self.columns)])[:, 1]
+            return self.estimator.predict_proba(x)[:, 1]
 
     def probability(self, frame: pd.DataFrame) -> np.ndarray:
         p = self.model_proba(frame)
@@ -309,14 +328,10 @@ class SegmentScorer:
     centers: np.ndarray
     names: tuple[str, ...]
 
-    def transform_matrix(self, x: np.ndarray) -> np.ndarray:
-        x = signed_log1p(x, self.log_mask)
-        x = np.clip(np.where(np.isnan(x), self.fill, x), self.lower, self.upper)
-        return (x - self.mean) / self.scale
-
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        labels = nearest_center(self.transform_matrix(numeric_matrix(frame, self.columns)),
-                                self.centers)
+        x = standardize(numeric_matrix(frame, self.columns), self.log_mask, self.fill,
+                        self.lower, self.upper, self.mean, self.scale)
+        labels = nearest_center(x, self.centers)
         return pd.DataFrame({"segment": labels.astype("int64"),
                              "segment_name": np.asarray(self.names, dtype=object)[labels]},
                             index=frame.index)
