@@ -22,7 +22,8 @@ from tailor.configs.scoring_settings import ActionCondition, ActionRule, Scoring
 
 __all__ = [
     "ActionCondition", "ActionRule", "ChurnSettings", "DataSettings", "DeploymentSettings",
-    "FeatureSettings", "GenerateSettings", "ModelKind", "PromotionSettings",
+    "FeatureSettings", "GenerateSettings", "ModelKind", "OrchestrationSettings",
+    "PromotionSettings",
     "RecommenderSettings", "RegistrySettings", "ScoringSettings", "SegmentationSettings",
     "ServingSettings", "Settings", "TrackingSettings", "TuningSettings",
 ]
@@ -103,9 +104,9 @@ class TrackingSettings(Section):
     mlflow_tracking_uri: str | None = Field(
         None, description="None: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db"
     )
-    optuna_storage: str = Field(
-        "sqlite:///mlruns/optuna.db",
-        description="Optuna studies (a relative sqlite path is under the working directory)")
+    optuna_storage: str | None = Field(
+        None, description="Optuna studies' RDB URL; None: $TAILOR_OPTUNA_STORAGE, else "
+                          "sqlite:///mlruns/optuna.db (relative to the working directory)")
     experiment_prefix: str = Field(
         "tailor", description="MLflow experiments are <prefix>-<kind> and <prefix>-retrain")
 
@@ -152,6 +153,21 @@ class PromotionSettings(Section):
                     "below any floor it is never promoted",
     )
     actor: str = Field("tailor train", min_length=1, description="recorded on every alias move")
+
+class OrchestrationSettings(Section):
+    """Where a retrain's tasks run: threads of the flow's process, or a Dask cluster
+    (prefect-dask's DaskTaskRunner), local or an existing scheduler."""
+
+    runner: Literal["threads", "dask"] = Field(
+        "threads", description="threads: concurrent tasks in the flow's process; dask: each "
+                               "model's training and gate on a Dask worker")
+    dask_address: str | None = Field(
+        None, min_length=1, description="an existing Dask scheduler (tcp://host:8786); "
+                                        "null: a LocalCluster started for the flow run")
+    dask_workers: int | None = Field(
+        None, ge=1, description="LocalCluster worker processes (one thread each); null: one "
+                                "per model trained, at most the machine's cores")
+
 
 class ServingSettings(Section):
     """The serving API (``tailor serve``): where it listens, what it serves, when it reloads."""
@@ -235,4 +251,5 @@ class Settings(Section):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     deployments: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)

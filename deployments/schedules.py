@@ -1,10 +1,13 @@
 """Weekly retraining and daily scoring as Prefect deployments with cron schedules.
 
-Built from the ``deployments`` settings, registered on a Prefect server by ``tailor deploy`` and
-executed by one long-running process, ``tailor serve-flows`` (Prefect's ``serve()``): the
-single-machine setup needs no work pool and no worker. Deployments use module entrypoints
-(``tailor.flows.train.train_models``), so a run starts the same code whatever directory the serving
-process was started in; paths and config files are made absolute when deployments are built.
+Built from the ``deployments`` settings and registered on a Prefect server by ``tailor deploy``.
+Two ways to execute them: one long-running process, ``tailor serve-flows`` (Prefect's
+``serve()``), which needs no work pool and no worker; or ``tailor deploy --work-pool NAME``,
+which puts them on a Prefect process work pool where any number of ``prefect worker start
+--pool NAME`` processes (on machines with tailor installed) pick their runs up. Deployments use
+module entrypoints (``tailor.flows.train.train_models``), so a run starts the same code whatever
+directory the serving process was started in; paths and config files are made absolute when
+deployments are built.
 """
 
 from __future__ import annotations
@@ -108,7 +111,8 @@ def _parameters(flow: Flow, wanted: dict[str, Any]) -> dict[str, Any]:
 
 
 def _to_deployment(flow: Flow, name: str, cron: str, settings: Settings,
-                   parameters: dict[str, Any], description: str) -> RunnerDeployment:
+                   parameters: dict[str, Any], description: str,
+                   work_pool: str | None = None) -> RunnerDeployment:
     """One scheduled deployment; at most one of its runs executes at a time (a run due while
     the previous one is still going waits for it: two retrains gating at once could each
     replace a champion the other never compared with)."""
@@ -131,7 +135,24 @@ def _to_deployment(flow: Flow, name: str, cron: str, settings: Settings,
         entrypoint_type=EntrypointType.MODULE_PATH,
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE),
+        **({"work_pool_name": work_pool, "job_variables": {"env": store_environment(settings)}}
+           if work_pool else {}),
     )
+
+
+def store_environment(settings: Settings) -> dict[str, str]:
+    """The stores this process resolves, as the variables a worker's flow run reads: a run
+    on any worker writes where ``tailor deploy`` would have (settings still win over them)."""
+    import os
+
+    from tailor.adapters import tracking
+    from tailor.adapters.registry_lock import REGISTRY_LOCK_ENV
+
+    env = {"MLFLOW_TRACKING_URI": tracking.tracking_uri(settings.tracking),
+           tracking.OPTUNA_STORAGE_ENV: tracking.optuna_storage(settings.tracking)}
+    if os.environ.get(REGISTRY_LOCK_ENV):
+        env[REGISTRY_LOCK_ENV] = os.environ[REGISTRY_LOCK_ENV]
+    return env
 
 
 def build_deployments(
@@ -139,6 +160,7 @@ def build_deployments(
     config_files: Iterable[str | Path] = (),
     overrides: Sequence[str] = (),
     base: Path | None = None,
+    work_pool: str | None = None,
 ) -> BuiltDeployments:
     """The retrain and scoring deployments for ``settings``.
 
@@ -159,6 +181,7 @@ def build_deployments(
         train_models, RETRAIN_DEPLOYMENT, cfg.retrain_cron, settings,
         {**common, "out_dir": _absolute(cfg.out_dir, base), "models": list(cfg.retrain_models)},
         "Weekly retraining: validate, tune, evaluate, register; promote past the gate.",
+        work_pool,
     )]
     skipped = []
     score_flow = _find_flow("tailor.flows.score", SCORE_FLOW)
@@ -176,8 +199,30 @@ def build_deployments(
             {**common, "out": _absolute(cfg.score_out, base),
              "snapshot_dir": _absolute(settings.scoring.snapshot_dir, base)},
             "Daily scoring with the champions: segment, recommendations, churn, next action.",
+            work_pool,
         ))
     return BuiltDeployments(built, skipped)
+
+
+def ensure_work_pool(name: str) -> bool:
+    """Create the process work pool ``name`` if the server has none; True if created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            try:
+                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            except ObjectAlreadyExists:  # a worker created it meanwhile
+                return False
+            return True
+    if pool.type != "process":
+        raise DeploymentError(f"work pool {name!r} is of type {pool.type!r}; tailor's "
+                              "deployments run from the installed package on a 'process' pool")
+    return False
 
 
 def register(deployments: Iterable[RunnerDeployment]) -> dict[str, UUID]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -30,6 +30,7 @@ from tailor.adapters.training import SkippedTraining, TrackedTraining
 from tailor.configs import load_settings
 from tailor.configs.schema import Settings
 from tailor.data.validate import ValidationResult
+from tailor.flows import runners
 from tailor.flows.reporting import markdown_table
 from tailor.flows.validated import ValidatedData, load_validated
 from tailor.models.features import default_as_of
@@ -47,7 +48,8 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 @task(name="open-parent-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def open_parent_run(settings: Settings, name: str, fingerprint_: str,
-                    result: ValidationResult, as_of: pd.Timestamp, models: list[str]) -> str:
+                    result: ValidationResult, as_of: pd.Timestamp, models: list[str],
+                    runner: str) -> str:
     """The flow's MLflow run: what data went in and what was quarantined, models beneath it."""
     client = tracking.client_for(settings.tracking)
     experiment = tracking.ensure_experiment(
@@ -63,7 +65,8 @@ def open_parent_run(settings: Settings, name: str, fingerprint_: str,
     run_id = tracking.start_run(
         client, experiment, name,
         tags=tracking.standard_tags(settings, fingerprint_, settings.generate.seed,
-                                    **{"tailor.flow": "train-models"}))
+                                    **{"tailor.flow": "train-models",
+                                       "tailor.task_runner": runner}))
     tracking.log_params(client, run_id, {"as_of": as_of.date().isoformat(),
                                          "models": ",".join(models)})
     summary = result.summary
@@ -146,21 +149,33 @@ def run_folder_name() -> str:
     return f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
 
 
-@flow(name="train-challengers", log_prints=True)
 def train_challengers(settings: Settings, data: ValidatedData, models: list[str],
                       as_of: str | None = None, promote: bool = True) -> dict[str, Any]:
+    """Train and gate the chosen models (the ``train-challengers`` subflow) with their tasks
+    on the runner that ``orchestration`` chooses (threads, or a Dask cluster)."""
+    chosen = chosen_models(models)
+    runner = runners.task_runner(settings.orchestration, len(chosen))
+    return _train_challengers.with_options(task_runner=runner)(
+        runners.with_resolved_stores(settings), data, chosen, as_of, promote)
+
+
+@flow(name="train-challengers", log_prints=True)
+def _train_challengers(settings: Settings, data: ValidatedData, models: list[str],
+                       as_of: str | None = None, promote: bool = True) -> dict[str, Any]:
     """Under the store's lock (after repairing what a killed run left), train the chosen
     models on a validated data set and gate them against the champions."""
+    runner = runners.describe(settings.orchestration, len(models))
+    get_run_logger().info("task runner: %s", runner)
     holder = f"tailor train pid {os.getpid()}"
     with registry_lock(tracking.tracking_uri(settings.tracking), holder,
                        settings.registry.lock_wait_seconds):
         repaired = reconcile_store(settings)
-        summary = _train(settings, data, chosen_models(models), as_of, promote)
-    return summary | {"repaired": repaired}
+        summary = _train(settings, data, models, as_of, promote, runner)
+    return summary | {"repaired": repaired, "task_runner": runner}
 
 
 def _train(settings: Settings, data: ValidatedData, chosen: list[str], as_of: str | None,
-           promote: bool) -> dict[str, Any]:
+           promote: bool, runner: str) -> dict[str, Any]:
     result = data.result
     cutoff = check_as_of(result.dataset.transactions,
                          pd.Timestamp(as_of) if as_of else
@@ -168,7 +183,7 @@ def _train(settings: Settings, data: ValidatedData, chosen: list[str], as_of: st
     clean = result.dataset.before(cutoff)  # nothing at or after the scoring date is read
     fp = fingerprint(clean.transactions)
     stamp = f"{cutoff.date().isoformat()}-{fp[:8]}"
-    parent = open_parent_run(settings, f"train-{stamp}", fp, result, cutoff, chosen)
+    parent = open_parent_run(settings, f"train-{stamp}", fp, result, cutoff, chosen, runner)
     try:
         futures = {spec.kind: train_model_task.submit(spec.kind, settings, clean, cutoff,
                                                       f"{spec.kind}-{stamp}", fp, parent)

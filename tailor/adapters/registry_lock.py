@@ -9,7 +9,10 @@ that no other tailor process on this machine is inside a retrain of that store.
 
 The lock file sits next to a local sqlite store (``mlflow.db.tailor-lock``); for a remote store
 (PostgreSQL, an MLflow server) it lives under ``~/.cache/tailor/locks/``, one per store URI, and
-so serialises the processes of one machine only.
+so serialises the processes of one machine only. With ``$TAILOR_REGISTRY_LOCK_URL`` set to a
+PostgreSQL database (``tailor stack env`` sets it) the lock is instead a session advisory lock
+there, keyed by the store URI: every machine sees it, and PostgreSQL releases it when the
+holder's connection dies, as the kernel does for the file.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import IO
 from tailor.adapters.owner import owner_tags
 
 LOCK_SUFFIX = ".tailor-lock"
+REGISTRY_LOCK_ENV = "TAILOR_REGISTRY_LOCK_URL"
+"""A PostgreSQL URL: hold the registry lock there (all machines) instead of in a file."""
 
 
 class RegistryBusyError(RuntimeError):
@@ -52,10 +57,67 @@ def _holder(handle: IO[str]) -> str:
             f"on {info.get('tailor.owner.host', '?')}, since {info.get('since', '?')})")
 
 
+def _advisory_key(tracking_uri: str) -> int:
+    """A signed 64-bit key (PostgreSQL's bigint) for the store's advisory lock."""
+    return int.from_bytes(hashlib.sha256(tracking_uri.encode()).digest()[:8], "big",
+                          signed=True)
+
+
+@contextlib.contextmanager
+def _advisory_lock(lock_url: str, tracking_uri: str, what: str,
+                   wait_seconds: float) -> Iterator[None]:
+    from sqlalchemy import create_engine, text
+
+    key = _advisory_key(tracking_uri)
+    owner = owner_tags()
+    label = f"tailor: {what} (pid {owner['tailor.owner.pid']} on {owner['tailor.owner.host']})"
+    engine = create_engine(lock_url, poolclass=_null_pool(),
+                           connect_args={"application_name": label[:63]})
+    try:
+        with engine.connect() as conn:
+            conn.commit()  # autobegin off: the lock belongs to the session, not a transaction
+            deadline = time.monotonic() + wait_seconds
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                conn.rollback()
+                if time.monotonic() >= deadline:
+                    holder = conn.execute(text(
+                        "SELECT a.application_name, a.backend_start FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                        "AND l.objsubid = 1 AND l.granted "
+                        "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"),
+                        {"k": key}).first()
+                    name = (f"{holder[0] or 'a tailor process'} (connected since "
+                            f"{holder[1]:%Y-%m-%dT%H:%M:%S%z})") if holder else "another process"
+                    raise RegistryBusyError(
+                        f"the MLflow store {tracking_uri} is busy: {name} holds its advisory "
+                        f"lock in {engine.url.render_as_string(hide_password=True)}; wait for "
+                        f"it to finish (or set registry.lock_wait_seconds)")
+                time.sleep(0.5)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def _null_pool() -> type:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
 @contextlib.contextmanager
 def registry_lock(tracking_uri: str, what: str, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the store's lock for the block; wait up to ``wait_seconds`` for it, then raise
     :class:`RegistryBusyError` naming the holder."""
+    lock_url = os.environ.get(REGISTRY_LOCK_ENV)
+    if lock_url:
+        with _advisory_lock(lock_url, tracking_uri, what, wait_seconds):
+            yield
+        return
     path = lock_path(tracking_uri)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as handle:

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 SQLITE = "sqlite:///"
 DEFAULT_STORE = Path("mlruns") / "mlflow.db"
 """The default MLflow store, relative to the working directory (as MLflow's own default)."""
+DEFAULT_STUDIES = Path("mlruns") / "optuna.db"
+OPTUNA_STORAGE_ENV = "TAILOR_OPTUNA_STORAGE"
+"""The Optuna storage when ``tracking.optuna_storage`` is not set (``tailor stack env``)."""
 SOURCE_DIR = Path(__file__).resolve().parents[2]
 """Where this code lives: only to tag runs with its git commit, never to place a store."""
 
@@ -54,9 +57,10 @@ def tracking_uri(settings: TrackingSettings) -> str:
 
 
 def optuna_storage(settings: TrackingSettings) -> str:
-    """The Optuna storage URL; a relative sqlite path is taken relative to the working
-    directory."""
-    url = _absolute_sqlite(settings.optuna_storage)
+    """Configured URL, else $TAILOR_OPTUNA_STORAGE, else ``./mlruns/optuna.db``; a relative
+    sqlite path is taken relative to the working directory."""
+    url = _absolute_sqlite(settings.optuna_storage or os.environ.get(OPTUNA_STORAGE_ENV)
+                           or f"{SQLITE}{DEFAULT_STUDIES}")
     prefix = SQLITE
     if url.startswith(prefix):
         path = Path(url[len(prefix):])

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag
 
 from tailor.adapters import tracking
+from tailor.adapters.dask_trials import spread_over_cluster
 from tailor.adapters.faults import fault_point
 from tailor.adapters.pyfunc import log_predictor
 from tailor.configs.schema import Settings
@@ -85,6 +86,25 @@ def _experiment(client: MlflowClient, settings: Settings, kind: str,
                     f"{prefix}-retrain.")
 
 
+def supersede_earlier_attempts(client: MlflowClient, experiment_id: str, parent_run_id: str,
+                               kind: str) -> list[str]:
+    """Close the runs an earlier attempt of this training left RUNNING under the same parent.
+
+    Under a retrain's lock only this task trains ``kind`` for ``parent_run_id``, so such a run
+    belongs to an attempt that died with its worker (Dask re-runs the task elsewhere): it is
+    marked KILLED and says why, and the retrain keeps one finished run per model."""
+    from tailor.adapters.reconcile import RECONCILED
+
+    earlier = client.search_runs(
+        [experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}' and "
+                         f"tags.`tailor.model` = '{kind}' and attributes.status = 'RUNNING'")
+    for run in earlier:
+        client.set_tag(run.info.run_id, RECONCILED,
+                       "superseded: the task was re-run (its worker was lost)")
+        client.set_terminated(run.info.run_id, "KILLED")
+    return [run.info.run_id for run in earlier]
+
+
 def track_training(
     settings: Settings,
     kind: str,
@@ -108,6 +128,8 @@ def track_training(
     """
     client = tracking.client_for(settings.tracking)
     experiment = _experiment(client, settings, kind, parent_run_id)
+    if parent_run_id:
+        supersede_earlier_attempts(client, experiment, parent_run_id, kind)
     tags = tracking.standard_tags(settings, fingerprint, seed, **{"tailor.model": kind})
     run_id = tracking.start_run(client, experiment, run_name, tags=tags,
                                 parent_run_id=parent_run_id)
@@ -115,12 +137,14 @@ def track_training(
         # Same run name and same settings: the study resumes. Changed settings: a new study
         # (resuming trials drawn from another search space would mix two experiments).
         study_hash = tracking.config_hash(settings, ("data", "features", kind))
+        storage = tracking.optuna_storage(settings.tracking)
         study = tracking.create_study(
-            tracking.optuna_storage(settings.tracking),
+            storage,
             f"{settings.tracking.experiment_prefix}-{kind}-{run_name}-{study_hash[:8]}",
             study_direction, seed)
         logger = tracking.TrialRunLogger(client, experiment, run_id, kind, trial_metrics)
-        result = train(study, [logger])
+        # on a Dask worker (the dask runner) the trials spread over the cluster's workers
+        result = train(spread_over_cluster(study, storage, seed), [logger])
         tracking.log_params(client, run_id, {**result.windows.params(), **result.params})
         tracking.log_metrics(client, run_id, result.metrics)
         _log_lineage(client, run_id, result.datasets, fingerprint)

@@ -16,6 +16,7 @@ from tailor.cli import pipeline, registry, serve
 from tailor.cli._common import DEBUG
 from tailor.cli.config import config_app
 from tailor.cli.data import data_app
+from tailor.cli.stack import stack_app
 
 __all__ = ["app", "main"]
 
@@ -47,6 +48,7 @@ for _name, _command in (
     app.command(_name)(_command)
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+app.add_typer(stack_app, name="stack")
 
 
 def main() -> None:  # pragma: no cover - console entry point

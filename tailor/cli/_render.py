@@ -39,6 +39,8 @@ def print_training(summary: dict) -> None:
     for line in summary.get("repaired", []):
         typer.secho(f"repaired {line}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"\ntrained as of {summary['as_of']} (MLflow parent run {summary['parent_run_id']})")
+    if summary.get("task_runner"):
+        typer.echo(f"  task runner: {summary['task_runner']}")
     for kind, reason in summary.get("skipped", {}).items():
         reason = reason.removeprefix(f"{kind}: ")
         typer.secho(f"  {kind:<13} skipped: {reason}", fg=typer.colors.YELLOW, err=True)

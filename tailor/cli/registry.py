@@ -125,6 +125,9 @@ def ui_cmd(
     from tailor.adapters.tracking import tracking_uri
 
     uri = tracking_uri(resolved.tracking)
+    if uri.startswith(("http://", "https://")):  # a tracking server (`tailor stack`) is the UI
+        typer.echo(f"the MLflow tracking server at {uri} serves the UI: open {uri} in a browser")
+        raise typer.Exit(0)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", "127.0.0.1", "--port", str(port)]
     typer.echo(f"MLflow UI on http://127.0.0.1:{port} for {uri}")

@@ -33,26 +33,41 @@ def serve_cmd(
     serve(resolved, host=host, port=port)
 
 
-def _plan(resolved: Settings, config: list[Path] | None,
-          set_: list[str] | None) -> tuple[str, BuiltDeployments, list[str]]:
+def _plan(resolved: Settings, config: list[Path] | None, set_: list[str] | None,
+          work_pool: str | None = None) -> tuple[str, BuiltDeployments, list[str]]:
     """The server's URL, the deployments built from the settings, and what they would
     change on the server; raises DeploymentError (no server, bad schedule...)."""
     from tailor.deployments.schedules import build_deployments, changes_on_server, require_server
 
     url = require_server()
-    built = build_deployments(resolved, config or [], list(set_ or []))
+    built = build_deployments(resolved, config or [], list(set_ or []), work_pool=work_pool)
     return url, built, changes_on_server(built.deployments)
 
 
-def deploy_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
+def deploy_cmd(
+    work_pool: Annotated[str | None, typer.Option(
+        help="Put the deployments on this Prefect process work pool (created if missing); "
+             "`prefect worker start --pool NAME` runs them. Default: `tailor serve-flows`.")
+                         ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
     """Register weekly retraining and daily scoring (cron schedules from the deployments
-    section) on the Prefect server at $PREFECT_API_URL; `tailor serve-flows` then runs them."""
+    section) on the Prefect server at $PREFECT_API_URL; `tailor serve-flows`, or workers on
+    --work-pool, then run them."""
     resolved = settings(config, set_)
     quiet_services()
-    from tailor.deployments.schedules import DeploymentError, describe, register
+    from tailor.deployments.schedules import (
+        DeploymentError,
+        describe,
+        ensure_work_pool,
+        register,
+    )
 
     try:
-        url, built, changes = _plan(resolved, config, set_)
+        url, built, changes = _plan(resolved, config, set_, work_pool)
+        if work_pool and ensure_work_pool(work_pool):
+            typer.echo(f"created process work pool {work_pool}")
         ids = register(built.deployments)
     except DeploymentError as exc:
         raise fail(str(exc)) from None
@@ -63,7 +78,13 @@ def deploy_cmd(config: ConfigOpt = None, set_: SetOpt = None) -> None:
         typer.echo(f"  {describe(deployment)}  id {ids[deployment.full_name]}")
     for note in built.skipped:
         typer.echo(f"  skipped {note}")
-    typer.echo("runs execute where `tailor serve-flows` runs (give it the same --config/--set)")
+    if work_pool:
+        typer.echo(f"runs execute on work pool {work_pool}: start a worker with "
+                   f"`prefect worker start --pool {work_pool}` (or `tailor stack up "
+                   f"--work-pool {work_pool}`)")
+    else:
+        typer.echo("runs execute where `tailor serve-flows` runs (give it the same "
+                   "--config/--set)")
 
 
 def serve_flows_cmd(

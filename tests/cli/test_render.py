@@ -25,6 +25,13 @@ def test_training_lines_put_skips_and_repairs_on_stderr(capsys: pytest.CaptureFi
     assert not nothing_trained({**summary, "skipped": {}, "models": []})
 
 
+def test_training_says_which_task_runner_ran_the_models(capsys: pytest.CaptureFixture) -> None:
+    print_training({"as_of": "2024-12-31", "parent_run_id": "abc", "skipped": {},
+                    "models": [ROW], "task_runner": "dask (DaskTaskRunner on tcp://s:8786)"})
+    assert capsys.readouterr().out.splitlines()[2] == (
+        "  task runner: dask (DaskTaskRunner on tcp://s:8786)")
+
+
 def test_scoring_lines_say_which_columns_have_no_champion(
         capsys: pytest.CaptureFixture) -> None:
     print_scoring({"rows": 1200, "as_of": "2024-12-31", "scores": "s.parquet",

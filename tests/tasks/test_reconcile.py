@@ -156,3 +156,29 @@ def test_a_version_never_gated_is_marked_and_cannot_be_promoted(store: RegistryS
         registry.promote(client, name, ungated, actor=ACTOR, reason="by hand")
     registry.promote(client, name, gated, actor=ACTOR, reason="ops override of a decision")
     assert registry.alias_version(client, name, CHAMPION) == gated
+
+
+def test_a_rerun_training_task_closes_its_dead_attempts_run_only(store: RegistryStore) -> None:
+    """Dask re-runs a task whose worker died: the earlier attempt's model run, still RUNNING
+    under the same parent, is marked KILLED; other kinds' and finished runs are untouched."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from tailor.adapters.training import supersede_earlier_attempts
+
+    client = store.client
+    parent = client.create_run(store.experiment).info.run_id
+
+    def child(kind: str, finished: bool) -> str:
+        run_id = client.create_run(store.experiment, tags={
+            MLFLOW_PARENT_RUN_ID: parent, "tailor.model": kind}).info.run_id
+        if finished:
+            client.set_terminated(run_id, "FINISHED")
+        return run_id
+
+    dead, other, done = child("churn", False), child("recommender", False), child("churn", True)
+    assert supersede_earlier_attempts(client, store.experiment, parent, "churn") == [dead]
+    assert client.get_run(dead).info.status == "KILLED"
+    assert "re-run" in client.get_run(dead).data.tags[RECONCILED]
+    assert client.get_run(other).info.status == "RUNNING"
+    assert client.get_run(done).info.status == "FINISHED"
+    assert supersede_earlier_attempts(client, store.experiment, parent, "churn") == []

@@ -32,6 +32,20 @@ def test_tracking_uri_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tracking.tracking_uri(explicit.tracking) == "sqlite:////tmp/x.db"
 
 
+def test_optuna_storage_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Setting, else $TAILOR_OPTUNA_STORAGE (what `tailor stack env` exports), else the local
+    sqlite file under the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(tracking.OPTUNA_STORAGE_ENV, raising=False)
+    settings = load_settings().tracking
+    assert tracking.optuna_storage(settings) == f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}"
+    pg = "postgresql+psycopg://db.example/tailor_optuna"
+    monkeypatch.setenv(tracking.OPTUNA_STORAGE_ENV, pg)
+    assert tracking.optuna_storage(settings) == pg
+    explicit = load_settings(overrides=["tracking.optuna_storage=sqlite:////tmp/o.db"])
+    assert tracking.optuna_storage(explicit.tracking) == "sqlite:////tmp/o.db"
+
+
 def test_fingerprint_changes_with_content_not_with_copy() -> None:
     frame = pd.DataFrame({"a": np.arange(1000), "b": ["x"] * 1000})
     assert tracking.data_fingerprint(frame) == tracking.data_fingerprint(frame.copy())
