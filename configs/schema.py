@@ -160,7 +160,8 @@ class OrchestrationSettings(Section):
 
     runner: Literal["threads", "dask"] = Field(
         "threads", description="threads: concurrent tasks in the flow's process; dask: each "
-                               "model's training and gate on a Dask worker")
+                               "model's training (its Optuna trials spread over the workers) "
+                               "and gate on Dask workers")
     dask_address: str | None = Field(
         None, min_length=1, description="an existing Dask scheduler (tcp://host:8786); "
                                         "null: a LocalCluster started for the flow run")

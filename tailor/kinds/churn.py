@@ -37,7 +37,6 @@ from tailor.models.churn_data import (
     plan_windows_for_churn,
     prepare_churn_data,
 )
-from tailor.models.churn_plots import importance_figure, reliability_figure, reliability_table
 from tailor.models.features import history
 from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, scoped
 
@@ -78,6 +77,8 @@ def fit_churn_run(
     callbacks: Sequence[Callable[..., None]] = (),
 ) -> TrainedModel:
     """Tune, calibrate, judge the twin with the recency baseline, fit the served model."""
+    # the plots import matplotlib: loaded only when training, not when scoring
+    from tailor.models.churn_plots import importance_figure, reliability_figure, reliability_table
     cfg = settings.churn
     params = tune(study, data, cfg, n_trials=remaining_trials(study, cfg.n_trials),
                   callbacks=callbacks)

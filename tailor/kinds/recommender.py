@@ -33,10 +33,6 @@ from tailor.models.recommender import (
     validation_days,
 )
 from tailor.models.recommender_model import RecommenderModel
-from tailor.models.recommender_plots import (
-    plot_precision_curve,
-    precision_curve,
-)
 from tailor.models.recommender_tuning import BLEND_KEYS, cold_precision_attr
 from tailor.models.windows import HOLDOUT_PREFIX, VALIDATION_PREFIX, Windows, scoped
 
@@ -97,6 +93,8 @@ def fit_recommender_run(
     segments: pd.Series | None = None,
 ) -> TrainedModel:
     """Tune, judge the twin with baselines, fit the served model, without tracking."""
+    # the plots import matplotlib: loaded only when training, not when scoring
+    from tailor.models.recommender_plots import plot_precision_curve, precision_curve
     cfg, feats = settings.recommender, settings.features
     start, as_of = windows.holdout_start, windows.as_of
     tx = history(clean.transactions, as_of)

@@ -43,7 +43,6 @@ from tailor.models.segmentation import (
     segment_profile,
     tune,
 )
-from tailor.models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
 from tailor.models.windows import HOLDOUT_PREFIX, SERVED_PREFIX, VALIDATION_PREFIX, Windows, scoped
 
 OBJECTIVE = "objective"
@@ -88,6 +87,8 @@ def fit_segmentation_run(
     truth: pd.Series | None = None,
 ) -> TrainedModel:
     """Tune, judge the twin, fit, evaluate and describe the served model, without tracking."""
+    # the plots import matplotlib: loaded only when training, not when scoring
+    from tailor.models.segmentation_plots import plot_metrics_vs_k, plot_segments_pca
     cfg = settings.segmentation
     before = features_at(settings, clean, windows.holdout_start)
     features = features_at(settings, clean, windows.as_of)
