@@ -29,9 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from tailor.deployments.stack import ROLES, database_name, database_url
+from tailor.deployments.stack import drop_databases
 
 TAILOR = str(Path(sys.executable).with_name("tailor"))
 SMALL = ["segmentation.n_trials=2", "recommender.n_trials=2", "churn.n_trials=2"]
@@ -83,13 +81,7 @@ def main() -> None:
             load = os.getloadavg()[0]
         finally:
             _run(["stack", "down", "--dir", str(stack_dir)], base, root)
-            engine = sa.create_engine(database_url(args.database_url, "postgres"),
-                                      isolation_level="AUTOCOMMIT")
-            with engine.connect() as conn:
-                for role in ROLES:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS '
-                                         f'"{database_name(role, prefix)}" WITH (FORCE)'))
-            engine.dispose()
+            drop_databases(args.database_url, prefix)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"\n`tailor score` on the sample, median of {args.repeats} interleaved runs "
           f"(load average {load:.1f} at the end):")

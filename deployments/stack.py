@@ -131,6 +131,20 @@ def ensure_databases(base_url: str, prefix: str = DEFAULT_PREFIX) -> list[str]:
     return created
 
 
+def drop_databases(base_url: str, prefix: str) -> None:
+    """Drop the stack's databases (closing their connections): for throwaway stacks of
+    tests and benchmarks; `tailor stack down` keeps them."""
+    engine = create_engine(database_url(base_url, make_url(base_url).database or "postgres"),
+                           isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for role in ROLES:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database_name(role, prefix)}" '
+                                  "WITH (FORCE)"))
+    finally:
+        engine.dispose()
+
+
 def free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -312,9 +326,12 @@ class ServerStatus:
 
 
 def status(stack: Stack) -> list[ServerStatus]:
-    return [ServerStatus(s.name, s.pid, s.url, s.process() is not None,
-                         s.process() is not None and s.answers())
-            for s in stack.servers.values()]
+    rows = []
+    for server in stack.servers.values():
+        running = server.process() is not None
+        rows.append(ServerStatus(server.name, server.pid, server.url, running,
+                                 running and server.answers()))
+    return rows
 
 
 def _stop(server: Server, timeout_s: float) -> bool:

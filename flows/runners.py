@@ -18,6 +18,11 @@ from tailor.adapters import tracking
 from tailor.configs.schema import OrchestrationSettings, Settings
 
 
+def _local_workers(settings: OrchestrationSettings, tasks: int) -> int:
+    """LocalCluster worker processes: as configured, else one per task up to the cores."""
+    return settings.dask_workers or max(1, min(tasks, os.cpu_count() or 1))
+
+
 def task_runner(settings: OrchestrationSettings, tasks: int) -> TaskRunner:
     """The configured runner for a flow that submits ``tasks`` concurrent tasks."""
     if settings.runner == "threads":
@@ -34,9 +39,8 @@ def task_runner(settings: OrchestrationSettings, tasks: int) -> TaskRunner:
     logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
     if settings.dask_address:
         return DaskTaskRunner(address=settings.dask_address)
-    workers = settings.dask_workers or max(1, min(tasks, os.cpu_count() or 1))
     return DaskTaskRunner(cluster_kwargs={
-        "n_workers": workers, "threads_per_worker": 1, "processes": True,
+        "n_workers": _local_workers(settings, tasks), "threads_per_worker": 1, "processes": True,
         "dashboard_address": None})
 
 
@@ -46,8 +50,8 @@ def describe(settings: OrchestrationSettings, tasks: int) -> str:
         return "threads (Prefect ThreadPoolTaskRunner in the flow's process)"
     if settings.dask_address:
         return f"dask (DaskTaskRunner on the scheduler at {settings.dask_address})"
-    workers = settings.dask_workers or max(1, min(tasks, os.cpu_count() or 1))
-    return f"dask (DaskTaskRunner on a LocalCluster of {workers} worker process(es))"
+    return (f"dask (DaskTaskRunner on a LocalCluster of {_local_workers(settings, tasks)} "
+            "worker process(es))")
 
 
 def with_resolved_stores(settings: Settings) -> Settings:

@@ -67,11 +67,12 @@ def _advisory_key(tracking_uri: str) -> int:
 def _advisory_lock(lock_url: str, tracking_uri: str, what: str,
                    wait_seconds: float) -> Iterator[None]:
     from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
     key = _advisory_key(tracking_uri)
     owner = owner_tags()
     label = f"tailor: {what} (pid {owner['tailor.owner.pid']} on {owner['tailor.owner.host']})"
-    engine = create_engine(lock_url, poolclass=_null_pool(),
+    engine = create_engine(lock_url, poolclass=NullPool,
                            connect_args={"application_name": label[:63]})
     try:
         with engine.connect() as conn:
@@ -101,12 +102,6 @@ def _advisory_lock(lock_url: str, tracking_uri: str, what: str,
                 conn.commit()
     finally:
         engine.dispose()
-
-
-def _null_pool() -> type:
-    from sqlalchemy.pool import NullPool
-
-    return NullPool
 
 
 @contextlib.contextmanager

@@ -4,17 +4,30 @@ Optuna storage on one PostgreSQL server), started, described and stopped from on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tailor.cli._common import fail
+
+if TYPE_CHECKING:  # psutil, SQLAlchemy: only when a command runs
+    from tailor.deployments.stack import Stack
 
 stack_app = typer.Typer(help=__doc__, no_args_is_help=True)
 
 DirOpt = Annotated[Path, typer.Option(
     "--dir", help="Folder holding stack.json, the servers' logs and MLflow's artifacts.")]
 DEFAULT_DIR = Path("stack")
+
+
+def _recorded(dir_: Path, command: str) -> Stack:
+    """The stack recorded in ``dir_``, or its error in red and exit code 1."""
+    from tailor.deployments.stack import StackError, require_stack
+
+    try:
+        return require_stack(dir_)
+    except StackError as exc:
+        raise fail(f"tailor stack {command}: {exc}") from None
 
 
 @stack_app.command("up")
@@ -52,23 +65,17 @@ def up_cmd(
 @stack_app.command("env")
 def env_cmd(dir_: DirOpt = DEFAULT_DIR) -> None:
     """Print the export lines that point tailor, services and workers at the stack."""
-    from tailor.deployments.stack import StackError, env_lines, require_stack
+    from tailor.deployments.stack import env_lines
 
-    try:
-        typer.echo("\n".join(env_lines(require_stack(dir_))))
-    except StackError as exc:
-        raise fail(f"tailor stack env: {exc}") from None
+    typer.echo("\n".join(env_lines(_recorded(dir_, "env"))))
 
 
 @stack_app.command("status")
 def status_cmd(dir_: DirOpt = DEFAULT_DIR) -> None:
     """Each recorded server: its PID, URL, whether it runs and answers (exit 1 if not all)."""
-    from tailor.deployments.stack import StackError, require_stack, status
+    from tailor.deployments.stack import status
 
-    try:
-        rows = status(require_stack(dir_))
-    except StackError as exc:
-        raise fail(f"tailor stack status: {exc}") from None
+    rows = status(_recorded(dir_, "status"))
     for row in rows:
         state = "up" if row.answering else "running, not answering" if row.running else "down"
         typer.echo(f"{row.name:8} pid {row.pid:<8} {state:24} {row.url}")
@@ -79,11 +86,8 @@ def status_cmd(dir_: DirOpt = DEFAULT_DIR) -> None:
 @stack_app.command("down")
 def down_cmd(dir_: DirOpt = DEFAULT_DIR) -> None:
     """Stop exactly the servers `tailor stack up` started in DIR (databases are kept)."""
-    from tailor.deployments.stack import StackError, down, require_stack
+    from tailor.deployments.stack import down
 
-    try:
-        stopped = down(require_stack(dir_))
-    except StackError as exc:
-        raise fail(f"tailor stack down: {exc}") from None
+    stopped = down(_recorded(dir_, "down"))
     for name, was_running in stopped.items():
         typer.echo(f"{name}: {'stopped' if was_running else 'was not running'}")
