@@ -155,8 +155,12 @@ def train_challengers(settings: Settings, data: ValidatedData, models: list[str]
     on the runner that ``orchestration`` chooses (threads, or a Dask cluster)."""
     chosen = chosen_models(models)
     runner = runners.task_runner(settings.orchestration, len(chosen))
+    resolved = runners.with_resolved_stores(settings)
+    # the Optuna schema, created here once: worker processes creating it at the same moment
+    # race on PostgreSQL (duplicate CREATE TYPE)
+    tracking.study_storage(tracking.optuna_storage(resolved.tracking))
     return _train_challengers.with_options(task_runner=runner)(
-        runners.with_resolved_stores(settings), data, chosen, as_of, promote)
+        resolved, data, chosen, as_of, promote)
 
 
 @flow(name="train-challengers", log_prints=True)

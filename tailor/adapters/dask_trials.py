@@ -85,9 +85,17 @@ class ClusterStudy:
                 callback(self._wrapped, trial)
 
 
+def spreads(storage: str) -> bool:
+    """Whether trials may run on several workers at once: not on sqlite, which has no row
+    locks, so two workers can claim the same enqueued trial (the second fails to finish it)."""
+    return not storage.startswith("sqlite")
+
+
 def spread_over_cluster(study: optuna.Study, storage: str, seed: int) -> optuna.Study:
     """``study`` as a :class:`ClusterStudy` when this runs in a task on a Dask worker (the
-    ``dask`` runner), else unchanged."""
+    ``dask`` runner) and the storage is a database server, else unchanged."""
+    if not spreads(storage):
+        return study
     try:
         from distributed import get_worker
 
