@@ -13,10 +13,13 @@ customers table's attribute columns prefixed ``attr_`` in table order.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from tailor.configs.schema import FeatureSettings
 from tailor.contracts import CustomerFeatures, DataFrame
@@ -110,16 +113,105 @@ def _days(delta: np.ndarray) -> np.ndarray:
     return delta / np.timedelta64(1, "D")
 
 
+def _sorted_unique(keys: np.ndarray, inverse: bool
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``np.unique(keys[, return_inverse=True])`` of integers without its argsort of every key
+    (10M keys: seconds): a presence table and its running count when the keys span few
+    values, else a hash factorisation whose few distinct keys are then ranked."""
+    span = int(keys.max()) - int(keys.min()) + 1 if len(keys) else 0
+    if not len(keys):
+        return (np.unique(keys, return_inverse=True) if inverse else (np.unique(keys), None))
+    if span > max(4 * len(keys), 1 << 16):
+        if not inverse:
+            return np.unique(keys), None  # a plain sort: fast
+        codes, distinct = pd.factorize(keys)
+        order = np.argsort(distinct)
+        rank = np.empty(len(distinct), dtype=np.intp)
+        rank[order] = np.arange(len(distinct))
+        return distinct[order], rank[codes]
+    low = keys.min()
+    offset = keys - low
+    seen = np.zeros(span, dtype=bool)
+    seen[offset] = True
+    uniques = (np.flatnonzero(seen) + low).astype(keys.dtype)
+    if not inverse:
+        return uniques, None
+    return uniques, (np.cumsum(seen) - 1)[offset]
+
+
 def _pair_keys(first: np.ndarray, second: np.ndarray
                ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     """Distinct (first, second) integer pairs, sorted, and each input row's pair number.
 
-    One int64 key per row and ``np.unique``: much faster than a two-column groupby on 1M rows.
+    One int64 key per row and a sorted unique: much faster than a two-column groupby.
     """
     low = second.min() if len(second) else 0
     span = np.int64(second.max() - low + 1) if len(second) else np.int64(1)
-    keys, inverse = np.unique(first.astype(np.int64) * span + (second - low), return_inverse=True)
+    keys, inverse = _sorted_unique(first.astype(np.int64) * span + (second - low), True)
+    assert inverse is not None
     return (keys // span, keys % span + low), inverse
+
+
+def _dictionary(col: pd.Series) -> tuple[np.ndarray, pa_arrow.Array] | None:
+    """An arrow-string column without NA as (code per row, distinct values): one hash pass
+    over the strings, after which rows are selected and grouped as integers. None otherwise."""
+    if not (isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow"):
+        return None
+    text = pa_arrow.array(col.array)
+    if text.null_count:
+        return None
+    encoded = pc.dictionary_encode(text)
+    if isinstance(encoded, pa_arrow.ChunkedArray):
+        if encoded.num_chunks == 0:
+            return np.zeros(0, dtype=np.intp), pa_arrow.array([], text.type)
+        encoded = encoded.combine_chunks()  # the chunks share one dictionary
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    return codes, encoded.dictionary
+
+
+def _string_index(values: pa_arrow.Array) -> pd.Index:
+    return pd.Index(pd.arrays.ArrowStringArray(values.cast(pa_arrow.large_string())))
+
+
+def _factorized(col: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(col[rows])`` (codes in order of first appearance, and the uniques)
+    without copying the selected strings out of the column first."""
+    encoded = _dictionary(col)
+    if encoded is None:
+        return pd.factorize(col[rows])
+    codes, dictionary = encoded
+    local, first_codes = pd.factorize(codes[rows])
+    return local, _string_index(dictionary.take(pa_arrow.array(first_codes)))
+
+
+def _buyer_codes(col: pd.Series, bought: np.ndarray, returned: np.ndarray
+                 ) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Customer code per bought line (``pd.factorize(col[bought], sort=True)``), the sorted
+    buyer ids, and the code of each returned line's customer (-1 if they bought nothing)."""
+    encoded = _dictionary(col)
+    if encoded is None:
+        codes, ids = pd.factorize(col[bought], sort=True)
+        return codes, ids, ids.get_indexer(col[returned])
+    all_codes, dictionary = encoded
+    buyers = np.flatnonzero(np.bincount(all_codes[bought], minlength=len(dictionary)))
+    ordered = buyers[pc.sort_indices(dictionary.take(pa_arrow.array(buyers))).to_numpy()]
+    rank = np.full(len(dictionary), -1, dtype=np.intp)
+    rank[ordered] = np.arange(len(ordered))
+    ids = _string_index(dictionary.take(pa_arrow.array(ordered)))
+    return rank[all_codes[bought]], ids, rank[all_codes[returned]]
+
+
+def _group_extreme(ufunc: Callable[..., np.ndarray], codes: np.ndarray, values: np.ndarray,
+                   n: int) -> np.ndarray:
+    """Per-group min (``np.minimum``) or max (``np.maximum``) of datetimes without NaT, every
+    group non-empty: one unbuffered ufunc pass instead of a groupby (10M rows: 30 ms, not 1 s)."""
+    if values.dtype.kind != "M":  # e.g. tz-aware stamps as objects: pandas' own groupby
+        grouped = pd.Series(values).groupby(codes)
+        return (grouped.min() if ufunc is np.minimum else grouped.max()).to_numpy()
+    bound = np.iinfo(np.int64).max if ufunc is np.minimum else np.iinfo(np.int64).min
+    out = np.full(n, bound, dtype=np.int64)
+    ufunc.at(out, codes, values.view(np.int64))
+    return out.view(values.dtype)
 
 
 def _slug(name: object) -> str:
@@ -147,27 +239,32 @@ def _product_categories(products: pd.DataFrame | None) -> pd.Series | None:
     return products.set_index("product_id")["category"]
 
 
-def _category_shares(buy: pd.DataFrame, codes: np.ndarray, n_customers: int,
-                     category_of: pd.Series, top: int) -> pd.DataFrame:
+def _category_shares(value: np.ndarray, product_codes: np.ndarray, product_ids: pd.Index,
+                     codes: np.ndarray, n_customers: int, category_of: pd.Series,
+                     top: int) -> pd.DataFrame:
     """Share of each customer's gross purchase spend per top category (by total spend), + other.
 
     Columns: ``cat_share_<slug>`` for the ``top`` categories, alphabetical by slug (lower-case,
     non-alphanumerics as ``_``, de-duplicated with ``_2``...), then ``cat_share_other``.
 
     Products without a category, or missing from the products table, count as ``other``.
-    Top categories are chosen from the same history, so they are point-in-time too.
+    Top categories are chosen from the same history, so they are point-in-time too. Lines
+    carry ``product_codes`` into ``product_ids``: categories are looked up once per product.
     """
-    value = buy["value"].to_numpy()
-    category = buy["product_id"].map(category_of)
-    spend = pd.Series(value).groupby(category.to_numpy()).sum()  # unknown categories dropped
-    ranked = sorted(spend.items(), key=lambda kv: (-kv[1], str(kv[0])))[:top]
+    category = pd.Series(product_ids).map(category_of)  # one per product
+    category_codes, names = pd.factorize(category)
+    line_category = category_codes[product_codes]
+    known = line_category >= 0  # unknown categories dropped
+    spend = pd.Series(value[known]).groupby(line_category[known]).sum()
+    ranked = sorted(((names[k], total) for k, total in spend.items()),
+                    key=lambda kv: (-kv[1], str(kv[0])))[:top]
     chosen = [name for name, _ in ranked]
     slugs = _unique_slugs([str(c) for c in chosen], reserved={OTHER_CATEGORY})
     order = np.argsort(slugs, kind="stable")
     # column k < len(chosen): chosen[order[k]]; column len(chosen): other
     column_of = {chosen[j]: k for k, j in enumerate(order)}
     n_cols = len(chosen) + 1
-    col = category.map(column_of).fillna(len(chosen)).to_numpy(dtype=np.int64)
+    col = category.map(column_of).fillna(len(chosen)).to_numpy(dtype=np.int64)[product_codes]
     totals = np.bincount(codes * n_cols + col, weights=value, minlength=n_customers * n_cols)
     totals = totals.reshape(n_customers, n_cols)
     shares = totals / totals.sum(axis=1, keepdims=True)
@@ -207,38 +304,41 @@ def customer_features(
     consumer (training, scoring, the serving snapshot) can rely on its rules.
     """
     as_of = _as_timestamp(as_of)
-    past = history(transactions, as_of)
-    quantity = past["quantity"].to_numpy()
-    buy = past.loc[quantity > 0, list(TRANSACTION_COLUMNS)]
-    if buy.empty:
+    _check_transactions(transactions)
+    # masks over all rows instead of copied frames: strings are selected as integer codes
+    past = (transactions["timestamp"] < as_of).to_numpy(dtype=bool)
+    quantity = transactions["quantity"].to_numpy()
+    bought = past & (quantity > 0)
+    if not bought.any():
         return _empty_features(customers)  # type: ignore[return-value]
-    ret = past.loc[quantity < 0, list(TRANSACTION_COLUMNS)]
+    returned = past & (quantity < 0)
+    price = transactions["unit_price"].to_numpy(dtype=np.float64)
 
-    codes, ids = pd.factorize(buy["customer_id"], sort=True)
+    codes, ids, ret_codes = _buyer_codes(transactions["customer_id"], bought, returned)
     n = len(ids)
-    ts = buy["timestamp"].to_numpy()
-    qty = buy["quantity"].to_numpy(dtype=np.float64)
-    value = qty * buy["unit_price"].to_numpy(dtype=np.float64)
-    buy = buy.assign(value=value)
+    ts = transactions["timestamp"].to_numpy()[bought]
+    qty = quantity[bought].astype(np.float64)
+    value = qty * price[bought]
 
     # per customer, over purchase lines
     gross = np.bincount(codes, weights=value, minlength=n)
     units = np.bincount(codes, weights=qty, minlength=n)
-    first = pd.Series(ts).groupby(codes).min().to_numpy()
-    last = pd.Series(ts).groupby(codes).max().to_numpy()
+    first = _group_extreme(np.minimum, codes, ts, n)
+    last = _group_extreme(np.maximum, codes, ts, n)
     as_of64 = as_of.to_datetime64()
     recency = _days(as_of64 - last)
     tenure = _days(as_of64 - first)
 
     # per order (an order id is only unique within its customer)
-    order_keys, order_of_line = _pair_keys(codes, pd.factorize(buy["order_id"])[0])
+    order_keys, order_of_line = _pair_keys(codes, _factorized(transactions["order_id"],
+                                                              bought)[0])
     order_c = order_keys[0]
     frequency = np.bincount(order_c, minlength=n).astype(np.float64)
     basket_units = np.bincount(order_c, weights=np.bincount(order_of_line, weights=qty),
                                minlength=n)
     basket_lines = np.bincount(order_c, weights=np.bincount(order_of_line), minlength=n)
     window = pd.Timedelta(days=settings.trend_window_days).to_timedelta64()
-    start = pd.Series(ts).groupby(order_of_line).min().to_numpy()
+    start = _group_extreme(np.minimum, order_of_line, ts, len(order_c))
     recent_mask = start >= as_of64 - window
     previous_mask = (start >= as_of64 - 2 * window) & ~recent_mask
     recent = np.bincount(order_c[recent_mask], minlength=n).astype(np.float64)
@@ -258,14 +358,14 @@ def customer_features(
 
     (month_c, _), _ = _pair_keys(codes, ts.astype("datetime64[M]").astype(np.int64))
     active_months = np.bincount(month_c, minlength=n).astype(np.float64)
-    (product_c, _), _ = _pair_keys(codes, pd.factorize(buy["product_id"])[0])
+    product_codes, product_ids = _factorized(transactions["product_id"], bought)
+    (product_c, _), _ = _pair_keys(codes, product_codes)
     distinct_products = np.bincount(product_c, minlength=n).astype(np.float64)
 
     # returns of customers who bought before as_of (others have no row)
-    ret_codes = ids.get_indexer(ret["customer_id"])
     known = ret_codes >= 0
-    ret_qty = -ret["quantity"].to_numpy(dtype=np.float64)[known]
-    ret_value = ret_qty * ret["unit_price"].to_numpy(dtype=np.float64)[known]
+    ret_qty = -quantity[returned].astype(np.float64)[known]
+    ret_value = ret_qty * price[returned][known]
     returned_units = np.bincount(ret_codes[known], weights=ret_qty, minlength=n)
     returned_value = np.bincount(ret_codes[known], weights=ret_value, minlength=n)
 
@@ -291,7 +391,8 @@ def customer_features(
 
     category_of = _product_categories(products)
     if category_of is not None:
-        shares = _category_shares(buy, codes, n, category_of, settings.top_categories)
+        shares = _category_shares(value, product_codes, product_ids, codes, n, category_of,
+                                  settings.top_categories)
         features = pd.concat([features, shares], axis=1)
     features.index = pd.Index(np.asarray(ids, dtype=object), name="customer_id")
 

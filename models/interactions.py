@@ -1,7 +1,9 @@
 """Point-in-time user x item matrices and feature matrices for LightFM.
 
-Built with :class:`lightfm.data.Dataset` (id and feature-name mappings, COO/CSR assembly), from
-purchase lines strictly before ``as_of``. Feature names are readable strings:
+Built with :class:`lightfm.data.Dataset`'s id and feature-name mappings, from purchase lines
+strictly before ``as_of``; the COO/CSR matrices are assembled from arrays exactly as its
+``build_*`` methods assemble them (:func:`~tailor.models.interaction_features._feature_matrix`),
+without their Python call per entry. Feature names are readable strings:
 
 - users: ``user:<id>`` (identity), ``attr:<column>=<value>`` (customers table; numeric columns with
   many values as ``attr:<column>=q<k>`` quantile bins), ``rfm:recency|frequency|monetary=q<k>``
@@ -36,10 +38,17 @@ from lightfm.data import Dataset
 
 from tailor.configs.schema import FeatureSettings
 from tailor.inference import encode_attributes, feature_names
-from tailor.models.features import PROVENANCE_COLUMNS, history
+from tailor.models.features import (
+    PROVENANCE_COLUMNS,
+    _buyer_codes,
+    _check_transactions,
+    _factorized,
+    _sorted_unique,
+)
 from tailor.models.interaction_features import (
     _concat,
-    _grouped_lists,
+    _feature_matrix,
+    _interaction_matrices,
     _item_price,
     _names,
     _numeric,
@@ -158,25 +167,42 @@ def _long_features(ids: pd.Index, table: pd.DataFrame, encodings: Iterable[Colum
     return long, vocabulary
 
 
-def _pair_weights(buy: pd.DataFrame, users: pd.Index, items: pd.Index, as_of: pd.Timestamp,
-                  settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Aggregate purchase lines to (user position, item position, weight)."""
-    u = users.get_indexer(buy["customer_id"])
-    i = items.get_indexer(buy["product_id"])
-    key = u.astype(np.int64) * len(items) + i
+def _pair_weights(u: np.ndarray, i: np.ndarray, quantity: np.ndarray, ts: np.ndarray,
+                  n_items: int, as_of: pd.Timestamp, settings: FeatureSettings
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Aggregate purchase lines (user position, item position, quantity, time) to
+    (user position, item position, weight), pairs sorted by user then item."""
+    key = u.astype(np.int64) * n_items + i
     scheme = settings.interaction_weight
     if scheme == "quantity":
-        line = buy["quantity"].to_numpy(dtype=np.float64)
+        line = quantity.astype(np.float64)
     elif scheme == "decay":
-        age = (as_of.to_datetime64() - buy["timestamp"].to_numpy()) / np.timedelta64(1, "D")
+        age = (as_of.to_datetime64() - ts) / np.timedelta64(1, "D")
         line = np.exp(-np.log(2.0) * age / settings.decay_half_life_days)
     else:  # count; binary is 1 per pair below
-        line = np.ones(len(buy))
-    pairs, inverse = np.unique(key, return_inverse=True)
+        line = np.ones(len(key))
+    pairs, inverse = _sorted_unique(key, True)
     weight = np.bincount(inverse, weights=line, minlength=len(pairs))
     if scheme == "binary":
         weight = np.ones(len(pairs))
-    return pairs // len(items), pairs % len(items), weight
+    return pairs // n_items, pairs % n_items, weight
+
+
+def _users_and_items(transactions: pd.DataFrame, past: np.ndarray, bought: np.ndarray,
+                     products: pd.DataFrame | None
+                     ) -> tuple[pd.Index, np.ndarray, pd.Index, np.ndarray]:
+    """Sorted buyers and items (catalogue + every product with a line before as_of), and the
+    user and item position of each purchase line: strings are looked up once per distinct id."""
+    user_of_line, buyers, _ = _buyer_codes(transactions["customer_id"], bought,
+                                           np.zeros(len(bought), dtype=bool))
+    users = pd.Index(np.asarray(buyers, dtype=object), name="customer_id")
+    product_codes, seen = _factorized(transactions["product_id"], past)
+    catalogue = (products["product_id"].to_numpy(dtype=object) if products is not None
+                 else np.array([], dtype=object))
+    seen_items = np.asarray(seen, dtype=object)
+    items = pd.Index(np.unique(np.concatenate([catalogue, seen_items])), name="product_id")
+    item_of_line = items.get_indexer(seen_items)[product_codes[bought[past]]]
+    return users, user_of_line, items, item_of_line
 
 
 def build_interactions(
@@ -199,16 +225,15 @@ def build_interactions(
     there is no purchase before ``as_of``.
     """
     as_of = pd.Timestamp(as_of)
-    past = history(transactions, as_of)
-    buy = past.loc[past["quantity"].to_numpy() > 0]
-    if buy.empty:
+    _check_transactions(transactions)
+    past = (transactions["timestamp"] < as_of).to_numpy(dtype=bool)
+    quantity = transactions["quantity"].to_numpy()
+    bought = past & (quantity > 0)
+    if not bought.any():
         raise ValueError(f"transactions: no purchase before as_of={as_of}; there are no users "
                          f"to build interactions for (is as_of before the data starts?)")
-    users = pd.Index(np.sort(buy["customer_id"].unique().astype(object)), name="customer_id")
-    seen_items = past["product_id"].unique().astype(object)
-    catalogue = (products["product_id"].to_numpy(dtype=object) if products is not None
-                 else np.array([], dtype=object))
-    items = pd.Index(np.unique(np.concatenate([catalogue, seen_items])), name="product_id")
+    users, user_of_line, items, item_of_line = _users_and_items(transactions, past, bought,
+                                                                products)
     bins = settings.quantile_bins
 
     # user features
@@ -254,7 +279,8 @@ def build_interactions(
         item_long.append(pd.DataFrame({"pos": items.get_indexer(tokens["product_id"]),
                                        "feature": "word=" + tokens["token"]}))
         item_vocab += sorted("word=" + tokens["token"].unique())
-    price = _item_price(items, products, buy)
+    price = _item_price(items, products, item_of_line,
+                        transactions["unit_price"].to_numpy()[bought])
     price_enc = ColumnEncoding("price", "price",
                                _quantile_edges(price.to_numpy(np.float64), settings.price_bands))
     long, vocab = _long_features(items, price.rename("price").to_frame(), [price_enc])
@@ -270,14 +296,13 @@ def build_interactions(
         user_features=[USER_IDENTITY + u for u in user_ids] + list(dict.fromkeys(user_vocab)),
         item_features=[ITEM_IDENTITY + i for i in item_ids] + list(dict.fromkeys(item_vocab)),
     )
-    u, i, w = _pair_weights(buy, users, items, as_of, settings)
-    interactions, weights = dataset.build_interactions(zip(user_ids[u], item_ids[i], w,
-                                                           strict=True))
-    user_features = dataset.build_user_features(
-        _grouped_lists(user_ids, USER_IDENTITY, _concat(user_long)), normalize=True)
-    item_features = dataset.build_item_features(
-        _grouped_lists(item_ids, ITEM_IDENTITY, _concat(item_long)), normalize=True)
+    u, i, w = _pair_weights(user_of_line, item_of_line, quantity[bought],
+                            transactions["timestamp"].to_numpy()[bought], len(items), as_of,
+                            settings)
+    interactions, weights = _interaction_matrices(dataset.interactions_shape(), u, i, w)
     _, user_map, _, item_map = dataset.mapping()
+    user_features = _feature_matrix(user_ids, USER_IDENTITY, _concat(user_long), user_map)
+    item_features = _feature_matrix(item_ids, ITEM_IDENTITY, _concat(item_long), item_map)
     return InteractionData(
         interactions=interactions,
         weights=weights,

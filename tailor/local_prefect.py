@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import prefect
-from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_LOGGING_TO_API_ENABLED,
@@ -38,20 +37,27 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-class _ChildServer(SubprocessASGIServer):
-    """Prefect's temporary server, started as Prefect starts it, bound to this process."""
+def _child_server() -> Any:
+    """Prefect's temporary server, started as Prefect starts it, bound to this process.
 
-    def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-               "PREFECT__SERVER_FINAL": "1",
-               **get_current_settings().to_environment_variables(exclude_unset=True)}
-        args = [sys.executable, "-m", "uvicorn", "--app-dir",
-                str(prefect.__module_path__.parent), "--factory",
-                "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
-                str(self.port), "--log-level", "error", "--lifespan", "on"]
-        linux = sys.platform.startswith("linux")
-        return subprocess.Popen(args, env=env,
-                                preexec_fn=_die_with_parent if linux else None)
+    Prefect's server package is imported here, not at module level: it costs about 2 s, and a
+    command pointed at a running server never needs it."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    class ChildServer(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                   "PREFECT__SERVER_FINAL": "1",
+                   **get_current_settings().to_environment_variables(exclude_unset=True)}
+            args = [sys.executable, "-m", "uvicorn", "--app-dir",
+                    str(prefect.__module_path__.parent), "--factory",
+                    "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
+                    str(self.port), "--log-level", "error", "--lifespan", "on"]
+            linux = sys.platform.startswith("linux")
+            return subprocess.Popen(args, env=env,
+                                    preexec_fn=_die_with_parent if linux else None)
+
+    return ChildServer()
 
 
 @contextlib.contextmanager
@@ -62,7 +68,7 @@ def local_prefect_api() -> Iterator[str | None]:
     if configured or not get_current_settings().server.ephemeral.enabled:
         yield configured
         return
-    server = _ChildServer()
+    server = _child_server()
     server.start(timeout=START_TIMEOUT_S)
     try:
         # logs stay on the console: a temporary API is gone before late log batches arrive

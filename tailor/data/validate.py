@@ -76,10 +76,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
+import pandera.pandas as pa
+from pandera.engines.pandas_engine import NpString
 
 from tailor.configs.schema import DataSettings
 from tailor.contracts import REQUIRED_COLUMNS, TABLES, Customers, Products, Transactions
@@ -154,10 +157,31 @@ def _check_columns(name: str, frame: pd.DataFrame, source: str) -> None:
 # --- whole data set ----------------------------------------------------------------------------
 
 
+@cache
+def _schema_without_str_checks(name: str, columns: frozenset[str]) -> pa.DataFrameSchema:
+    schema = CONTRACTS[name].to_schema()
+    for col in sorted(columns):
+        schema = schema.update_column(col, dtype=None)
+    return schema
+
+
+def _contract_schema(name: str, frame: pd.DataFrame) -> pa.DataFrameSchema:
+    """The contract's schema, without the ``str`` dtype check on columns that are
+    :data:`STRING`: every value of such a column is a str or NA, which pandera would confirm
+    with one Python call per value; its other checks (nullable, length...) all stay."""
+    schema = CONTRACTS[name].to_schema()
+    arrow_text = frozenset(
+        col for col, spec in schema.columns.items()
+        if isinstance(spec.dtype, NpString) and col in frame.columns
+        and frame[col].dtype == STRING
+    )
+    return _schema_without_str_checks(name, arrow_text)
+
+
 def _contract_check(name: str, checked: _Checked, source: str) -> pd.DataFrame:
     """The pandera model is the last word: a failure here is a bug in this module, not bad data."""
     try:
-        return CONTRACTS[name].validate(checked.clean, lazy=True)
+        return _contract_schema(name, checked.clean).validate(checked.clean, lazy=True)
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
         first = cases.iloc[0]

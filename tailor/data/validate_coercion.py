@@ -34,13 +34,23 @@ def _as_arrow_text(col: pd.Series) -> pa.Array | pa.ChunkedArray:
         return pc.cast(pa.array(col.astype(STRING)), pa.large_string())
 
 
+def _any(mask: pa.Array | pa.ChunkedArray) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
 def clean_ids(col: pd.Series) -> pd.Series:
-    """Ids as stripped :data:`STRING` values, NA where missing; ``17850.0`` -> ``"17850"``."""
+    """Ids as stripped :data:`STRING` values, NA where missing; ``17850.0`` -> ``"17850"``.
+
+    The regex and each rewrite (a copy of every string) run only when some value needs them:
+    a literal ``.`` is the cheap test for a float-like id."""
     text = pc.utf8_trim_whitespace(_as_arrow_text(col))
-    float_like = pc.match_substring_regex(text, _FLOAT_ID)
-    text = pc.if_else(float_like, pc.utf8_rtrim(pc.utf8_rtrim(text, "0"), "."), text)
+    if _any(pc.match_substring(text, ".")):
+        float_like = pc.match_substring_regex(text, _FLOAT_ID)
+        if _any(float_like):
+            text = pc.if_else(float_like, pc.utf8_rtrim(pc.utf8_rtrim(text, "0"), "."), text)
     null = pc.is_in(text, value_set=pa.array(_NULL_VARIANTS, pa.large_string()))
-    text = pc.if_else(null, pa.scalar(None, pa.large_string()), text)
+    if _any(null):
+        text = pc.if_else(null, pa.scalar(None, pa.large_string()), text)
     return pd.Series(pd.arrays.ArrowStringArray(text), index=col.index)
 
 

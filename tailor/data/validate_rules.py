@@ -7,10 +7,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tailor.configs.schema import DataSettings
 from tailor.data.dataset import SOURCE_FILE, SOURCE_ROW
-from tailor.data.validate_coercion import clean_ids, clean_numbers, clean_texts, clean_timestamps
+from tailor.data.validate_coercion import (
+    STRING,
+    clean_ids,
+    clean_numbers,
+    clean_texts,
+    clean_timestamps,
+)
 
 RULE = "_rule"
 RULES = "_rules"
@@ -68,6 +76,19 @@ class _Checked:
     clean_rows: np.ndarray  # _source_row of each clean row, to point back at the file
 
 
+def _kept(values: pd.Series | np.ndarray, keep: np.ndarray, good: np.ndarray
+          ) -> pd.Series | np.ndarray:
+    """The accepted rows of one column (``keep``: their positions, ``good``: the same as a
+    mask), on a fresh positional index; arrow strings by arrow's filter, several times faster
+    than a take by positions."""
+    if not isinstance(values, pd.Series):
+        return values[keep]
+    if values.dtype == STRING:
+        text = pa.array(values.array).filter(pa.array(good))
+        return pd.Series(pd.arrays.ArrowStringArray(text), name=values.name)
+    return values.iloc[keep].reset_index(drop=True)
+
+
 def _split(raw: pd.DataFrame, typed: dict[str, pd.Series | np.ndarray],
            masks: dict[str, np.ndarray], rules: tuple[str, ...]) -> _Checked:
     """Accepted rows (typed contract columns + raw extras) and quarantined raw rows with rules."""
@@ -77,13 +98,8 @@ def _split(raw: pd.DataFrame, typed: dict[str, pd.Series | np.ndarray],
               else np.zeros((n, 0), dtype=bool))
     bad = matrix.any(axis=1)
     keep = np.flatnonzero(~bad)
-    columns = {}
-    for col in raw.columns:
-        if col in SOURCE_COLUMNS:
-            continue
-        values = typed.get(col, raw[col])
-        columns[col] = (values.iloc[keep].reset_index(drop=True)
-                        if isinstance(values, pd.Series) else values[keep])
+    columns = {col: _kept(typed.get(col, raw[col]), keep, ~bad)
+               for col in raw.columns if col not in SOURCE_COLUMNS}
     clean = pd.DataFrame(columns, index=pd.RangeIndex(len(keep)))
 
     drop = np.flatnonzero(bad)
@@ -105,6 +121,88 @@ def _duplicate_ids(ids: pd.Series) -> np.ndarray:
     return (ids.notna() & ids.duplicated(keep="first")).to_numpy()
 
 
+def _isin(ids: pd.Series, values: pd.Series) -> np.ndarray:
+    """``ids.isin(values).to_numpy()``. For arrow strings pandas first boxes every one of
+    ``values`` (a million bought ids) as a Python object; arrow's hash set of the distinct
+    values gives the same answer (NA is in ``values`` when one of them is NA) without that."""
+    if ids.dtype != STRING or values.dtype != STRING:
+        return ids.isin(values).to_numpy()
+    text = pa.array(ids.array)
+    wanted = pc.unique(pa.array(values.array)).cast(text.type)
+    return pc.is_in(text, value_set=wanted, skip_nulls=False).to_numpy(zero_copy_only=False)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_TABLE_BITS = 22
+_FEW_CANDIDATES = 50_000
+
+
+def _hash_codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    """One uint64 per value; values pandas counts as equal (NaN and NaN, 0.0 and -0.0, equal
+    strings, NA and NA) always get the same number, unequal ones almost never do."""
+    if isinstance(values, pd.Series) and values.dtype.kind in "fMmiub":
+        values = values.to_numpy()
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        canonical = np.where(values == 0, 0.0, values).astype(np.float64)
+        canonical[np.isnan(canonical)] = np.nan
+        return canonical.view(np.uint64)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "Mm":
+        return values.view(np.int64).astype(np.uint64)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
+        return values.astype(np.int64).astype(np.uint64)
+    return pd.factorize(pd.Series(values))[0].astype(np.uint64)
+
+
+def _mix(h: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    h = (h ^ codes) * _MIX
+    return h ^ (h >> np.uint64(29))
+
+
+def _shared(h: np.ndarray) -> np.ndarray:
+    """Which hashes occur more than once. A sort of the values (no argsort: 10x faster) finds
+    the repeated ones; a bit table of their low bits and a binary search find their rows."""
+    ordered = np.sort(h)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    out = np.zeros(len(h), dtype=bool)
+    if not len(repeated):
+        return out
+    low = np.uint64((1 << _TABLE_BITS) - 1)
+    table = np.zeros(1 << _TABLE_BITS, dtype=bool)
+    table[(repeated & low).astype(np.intp)] = True
+    maybe = np.flatnonzero(table[(h & low).astype(np.intp)])
+    at = np.minimum(np.searchsorted(repeated, h[maybe]), len(repeated) - 1)
+    out[maybe[repeated[at] == h[maybe]]] = True
+    return out
+
+
+def _duplicate_lines(key: pd.DataFrame) -> np.ndarray:
+    """``key.duplicated(keep="first").to_numpy()``, but pandas only looks at the rows whose
+    hash is shared: equal rows hash alike, so every repeat and its first stay among them, in
+    their order, and pandas decides on those rows exactly as on all of them. Numbers and times
+    are hashed first (cheap); a text column is added, on the remaining rows only, while more
+    than a few candidates are left."""
+    out = np.zeros(len(key), dtype=bool)
+    if len(key) < 2:
+        return out
+    numeric = [c for c in key.columns if key[c].dtype.kind in "fMmiub"]
+    others = [c for c in key.columns if c not in numeric]
+    if not numeric:
+        numeric, others = others[:1], others[1:]
+    h = np.zeros(len(key), dtype=np.uint64)
+    for col in numeric:
+        h = _mix(h, _hash_codes(key[col]))
+    shared = _shared(h)
+    rows, h = np.flatnonzero(shared), h[shared]
+    for col in others:
+        if len(rows) <= _FEW_CANDIDATES:
+            break
+        h = _mix(h, _hash_codes(key[col].iloc[rows]))
+        shared = _shared(h)
+        rows, h = rows[shared], h[shared]
+    out[rows] = key.iloc[rows].duplicated(keep="first").to_numpy()
+    return out
+
+
 @dataclass(frozen=True)
 class _Marked:
     """A side table's typed columns and rule masks before the split: ``no_transactions`` can
@@ -124,7 +222,7 @@ class _Marked:
 
     def split(self, bought: pd.Series, rules: tuple[str, ...]) -> _Checked:
         """Flag ids absent from the accepted transactions (``bought``), then split."""
-        unused = (self.ids.notna() & ~self.ids.isin(bought)).to_numpy(dtype=bool)
+        unused = self.ids.notna().to_numpy(dtype=bool) & ~_isin(self.ids, bought)
         return _split(self.raw, self.typed, {**self.masks, "no_transactions": unused}, rules)
 
 
@@ -184,10 +282,10 @@ def _check_transactions(raw: pd.DataFrame, settings: DataSettings,
     ):
         ids_known = known.get(table)
         if required and ids_known is not None:
-            masks[rule] = (ids.notna() & ~ids.isin(ids_known)).to_numpy()
+            masks[rule] = ids.notna().to_numpy(dtype=bool) & ~_isin(ids, ids_known)
     key = pd.DataFrame({"o": order, "c": customer, "p": product, "q": quantity, "u": price,
                         "t": timestamp})
-    masks["duplicate_line"] = key.duplicated(keep="first").to_numpy()
+    masks["duplicate_line"] = _duplicate_lines(key)
     # rejected rows may hold NaN; accepted ones are whole numbers within bounds
     whole = np.where(q_ok & (np.abs(quantity) <= settings.max_abs_quantity), quantity, 0)
     typed = {"order_id": order, "customer_id": customer, "product_id": product,
