@@ -106,6 +106,9 @@ class RecommenderSettings(TuningSettings):
         description="grid for the repeat score's recency decay (null = plain order count)",
     )
     max_eval_users: int = Field(3_000, ge=10, description="validation users sampled per trial")
+    tuning_max_customers: int | None = Field(
+        8_000, ge=100, description="the tuning study runs on the history of at most this many "
+                                   "seeded customers (null: all); the served model covers all")
     num_threads: int = Field(1, ge=1, description="LightFM threads (1 = deterministic)")
     ranker: bool | Literal["auto"] = Field(
         True, description="rank candidates with LambdaMART (models/recommender_ranker.py): "
@@ -113,6 +116,9 @@ class RecommenderSettings(TuningSettings):
                           "validation, which is one noisy window on short history)")
     ranker_windows: int = Field(2, ge=1, description="label windows the ranker is trained on")
     ranker_step_days: int = Field(30, ge=1, description="days between the ranker's windows")
+    ranker_max_customers: int | None = Field(
+        10_000, ge=100, description="buyers per label window the ranker learns from, seeded "
+                                    "(null: all); it still ranks every customer's candidates")
     ranker_trees: int = Field(300, ge=1)
     ranker_leaves: int = Field(7, ge=2)
     candidates_popular: int = Field(50, ge=0, description="best sellers added as candidates")

@@ -24,7 +24,8 @@ first), the ``candidates_popular`` best sellers of the last 30 days and their
 ``candidates_neighbours`` best co-purchase products. The ranker is trained on
 ``ranker_windows`` label windows of H days ending at T, T - step, ... (shorter when the history
 is short): features at each window's start, label = bought in the window, grouped by customer
-and restricted to customers who bought anything in it (the question is what, given they buy).
+and restricted to customers who bought anything in it (the question is what, given they buy;
+above ``ranker_max_customers`` of them, a seeded sample: 21 signals need no more rows to learn).
 Popularity and ranks enter the trees with monotone constraints (more orders or more buyers never
 lowers a score), which kept the ranker from over-fitting one season's window (measured on
 Online Retail: see docs/benchmarks.md).
@@ -42,6 +43,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tailor.configs.schema import RecommenderSettings
+from tailor.models.customer_sample import sample_ids
 from tailor.models.recommender_signals import DAY, purchase_orders
 
 #: added to the ranker's candidates so they always rank before the blend's other products
@@ -89,13 +91,18 @@ def _distinct_buyers(users: np.ndarray, items: np.ndarray, n_items: int) -> np.n
 
 
 def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_days: int,
-               settings: RecommenderSettings) -> Candidates:
-    """Candidates and their features from the purchases strictly before ``as_of``."""
+               settings: RecommenderSettings, only: np.ndarray | None = None) -> Candidates:
+    """Candidates and their features from the purchases strictly before ``as_of``, for the
+    customers ``only`` (None: every customer). Product and co-purchase signals always come
+    from every customer's purchases, so a customer's rows do not depend on who else is asked
+    for."""
     as_of = pd.Timestamp(as_of)
     orders = purchase_orders(transactions, as_of)
     u, user_ids = pd.factorize(orders["customer_id"])
     i, item_ids = pd.factorize(orders["product_id"])
     n_users, n_items = len(user_ids), len(item_ids)
+    asked = (np.ones(n_users, dtype=bool) if only is None
+             else pd.Index(user_ids).isin(pd.Index(only)))
     age = (as_of.to_datetime64() - orders["timestamp"].to_numpy()) / DAY
     pair, pair_of = np.unique(u.astype(np.int64) * n_items + i, return_inverse=True)
     pu, pi = pair // n_items, pair % n_items
@@ -139,19 +146,23 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
     similar.setdiag(0)
     similar.eliminate_zeros()
     similar = sp.csr_matrix(_top_per_row(similar, 50))
-    weights = sp.csr_matrix((feats["dec90"], (pu, pi)), shape=(n_users, n_items))
+    mine = asked[pu]
+    weights = sp.csr_matrix((feats["dec90"][mine], (pu[mine], pi[mine])),
+                            shape=(n_users, n_items))
     co = sp.csr_matrix(weights @ similar.T)
 
     # the candidate pairs: own (most ordered first), popular, co-purchase neighbours
-    own = pd.DataFrame({"u": pu, "i": pi, "n": n, "last": last})
+    own = pd.DataFrame({"u": pu[mine], "i": pi[mine], "n": n[mine], "last": last[mine]})
     own = own.sort_values(["u", "n", "last"], ascending=[True, False, True], kind="stable")
     own = own[own.groupby("u").cumcount() < settings.max_own_candidates]
     popular = np.argsort(-(pop30 + buyers / (buyers.max() + 1.0)), kind="stable")
     popular = popular[:settings.candidates_popular]
     neighbours = _top_per_row(co, settings.candidates_neighbours)
-    cand_u = np.concatenate([own["u"].to_numpy(), np.repeat(np.arange(n_users), len(popular)),
+    users = np.flatnonzero(asked)
+    cand_u = np.concatenate([own["u"].to_numpy(), np.repeat(users, len(popular)),
                              neighbours.row])
-    cand_i = np.concatenate([own["i"].to_numpy(), np.tile(popular, n_users), neighbours.col])
+    cand_i = np.concatenate([own["i"].to_numpy(), np.tile(popular, len(users)),
+                             neighbours.col])
     key = np.unique(cand_u.astype(np.int64) * n_items + cand_i)
     cu, ci = key // n_items, key % n_items
     at = np.searchsorted(pair, key)
@@ -216,13 +227,17 @@ def training_windows(first_purchase: pd.Timestamp, as_of: pd.Timestamp, horizon_
 def labelled(transactions: pd.DataFrame, start: pd.Timestamp, days: int,
              settings: RecommenderSettings, horizon_days: int) -> pd.DataFrame:
     """Candidates at ``start`` with ``label`` (bought in [start, start + days)), for the
-    customers who bought anything in that window."""
-    frame = candidates(transactions, start, horizon_days, settings).frame
+    customers who bought anything in that window (at most ``settings.ranker_max_customers`` of
+    them, seeded)."""
     stamp = transactions["timestamp"]
     window = transactions.loc[(stamp >= start) & (stamp < start + pd.Timedelta(days=days))
                               & (transactions["quantity"] > 0), ["customer_id", "product_id"]]
     bought = window.drop_duplicates().assign(label=1)
-    frame = frame[frame["customer_id"].isin(bought["customer_id"])]
+    chosen = sample_ids(bought["customer_id"], settings.ranker_max_customers, settings.seed)
+    if chosen is not None:
+        bought = bought[bought["customer_id"].isin(chosen)]
+    buyers = pd.unique(bought["customer_id"].to_numpy(dtype=object))
+    frame = candidates(transactions, start, horizon_days, settings, only=buyers).frame
     frame = frame.merge(bought, on=["customer_id", "product_id"], how="left")
     return frame.assign(label=frame["label"].fillna(0).astype(int))
 

@@ -3,7 +3,8 @@
 :func:`tune` runs an Optuna study (the caller's: storage and resume are its business) on a
 validation split *inside* the history before S: train before ``S - validation_days``, validate
 on the purchases of the last ``validation_days`` before S (shortened on short history); the
-holdout is never seen. LightFM trains epoch by epoch (``fit_partial``), each epoch's validation
+holdout is never seen. Above ``tuning_max_customers`` customers the study sees a seeded sample
+of them. LightFM trains epoch by epoch (``fit_partial``), each epoch's validation
 precision@k is reported to the trial so the study's pruner can stop bad trials; the trial's
 value is the precision of the best blend (grid over LightFM / repeat / popularity weights) of
 the trained model.
@@ -21,6 +22,7 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from tailor.configs.schema import FeatureSettings, RecommenderSettings
+from tailor.models.customer_sample import customers_sample
 from tailor.models.features import history
 from tailor.models.ranking_metrics import top_k
 from tailor.models.recommender_inputs import RecommenderInputs, prepare
@@ -175,10 +177,12 @@ def validation_split(
     days: int | None = None,
 ) -> tuple[RecommenderInputs, Holdout]:
     """Inputs before ``as_of - days`` and the purchases of the last ``days`` before ``as_of``
-    (``days``: ``settings.validation_days`` unless given)."""
+    (``days``: ``settings.validation_days`` unless given), of at most
+    ``settings.tuning_max_customers`` seeded customers."""
     days = settings.validation_days if days is None else days
     cut = pd.Timestamp(as_of) - pd.Timedelta(days=days)
-    past = history(transactions, as_of)
+    past = customers_sample(history(transactions, as_of), settings.tuning_max_customers,
+                            settings.seed)
     inputs = prepare(past, cut, features, settings, customers, products, segments)
     truth = holdout(past, cut, days, inputs.data.user_ids, inputs.data.item_ids)
     return inputs, truth
@@ -199,7 +203,9 @@ def tune(
     days: int | None = None,
 ) -> dict[str, Any]:
     """Optimise ``study`` (direction must be "maximize") on the validation split of the
-    ``days`` (default ``settings.validation_days``) before ``as_of``; return the best parameters
+    ``days`` (default ``settings.validation_days``) before ``as_of``, on the history of at most
+    ``settings.tuning_max_customers`` seeded customers (the parameters it learns do not need
+    every customer, and a trial then costs the same at any size); return the best parameters
     (LightFM + blend weights) for :func:`fit_recommender`."""
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise ValueError("tune: the study must maximise validation precision@k")

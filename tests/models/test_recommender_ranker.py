@@ -13,6 +13,7 @@ from tailor.models.recommender_ranker import (
     RANKED_OFFSET,
     candidates,
     fit_ranker,
+    labelled,
     training_windows,
 )
 
@@ -103,3 +104,32 @@ def test_an_item_that_is_due_ranks_above_one_just_bought() -> None:
     assert model.ranked is not None and model.ranked.data.min() > RANKED_OFFSET
     top = model.recommend(list(clear.index), k=1).set_index("customer_id")["product_id"]
     assert (top.reindex(clear.index) == clear["product_id"]).mean() > 0.9
+
+
+def test_candidates_for_some_customers_are_their_rows_of_everyone() -> None:
+    tx = _cycles(customers=120, seed=3)
+    settings = RecommenderSettings(candidates_popular=5, candidates_neighbours=5)
+    as_of = START + 300 * DAY
+    everyone = candidates(tx, as_of, 30, settings).frame
+    asked = np.array(["c3", "c17", "c64", "nobody"], dtype=object)
+    some = candidates(tx, as_of, 30, settings, only=asked).frame
+    assert set(some["customer_id"]) == {"c3", "c17", "c64"}
+    want = everyone[everyone["customer_id"].isin(asked)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(some.reset_index(drop=True), want)
+
+
+def test_ranker_windows_learn_from_a_seeded_sample_of_their_buyers() -> None:
+    tx = _cycles(customers=400, seed=5)
+    start = START + 300 * DAY
+    full = labelled(tx, start, 30, RecommenderSettings(ranker_max_customers=None), 30)
+    capped = RecommenderSettings(ranker_max_customers=100)
+    part = labelled(tx, start, 30, capped, 30)
+    assert full["customer_id"].nunique() > 300
+    assert part["customer_id"].nunique() == 100
+    again = labelled(tx, start, 30, capped, 30)
+    pd.testing.assert_frame_equal(part, again)  # same seed, same customers
+    # each sampled customer's rows and labels are those of the unsampled windows
+    keys = ["customer_id", "product_id"]
+    want = full[full["customer_id"].isin(part["customer_id"])]
+    pd.testing.assert_frame_equal(part.sort_values(keys).reset_index(drop=True),
+                                  want.sort_values(keys).reset_index(drop=True))
