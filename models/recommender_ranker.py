@@ -55,6 +55,9 @@ FEATURES = (
 )
 #: +1: a larger value never lowers the score; -1: never raises it (ranks: 1 is best)
 MONOTONE = {"n": 1, "share": 1, "dec90": 1, "pop30_share": 1, "r_n": -1, "r_pop30": -1}
+NEIGHBOURS_PER_ITEM = 50  # co-purchase neighbours kept per product
+ITEM_BLOCK = 1_024  # products per block of the item x item cosine
+DENSE_CELLS = 25_000_000  # cells of one dense block of customer x item co-purchase scores
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +84,75 @@ def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.coo_matrix:
     order = np.lexsort((coo.col, -coo.data, coo.row))
     keep = order[_rank_in_rows(coo.row[order]) < k]
     return sp.coo_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
+
+
+def _item_neighbours(bought: sp.csr_matrix, k: int, block: int = ITEM_BLOCK) -> sp.csr_matrix:
+    """items x items: each product's ``k`` nearest products by the cosine of their buyer
+    vectors (itself left out), a block of products at a time, so the whole item x item product
+    (30k products: up to 900M cells) is never held; each row is what the whole product gives."""
+    norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel()) + 1e-9
+    scaled = sp.csc_matrix(bought.multiply(1.0 / norms[None, :]))
+    left = sp.csr_matrix(scaled.T)
+    n_items = bought.shape[1]
+    rows, cols, data = [], [], []
+    for start in range(0, n_items, block):
+        part = sp.csr_matrix(left[start:start + block] @ scaled).tocoo()
+        keep = (part.row + start != part.col) & (part.data != 0)
+        part = sp.csr_matrix((part.data[keep], (part.row[keep], part.col[keep])),
+                             shape=part.shape)
+        top = _top_per_row(part, k)
+        rows.append(top.row + start)
+        cols.append(top.col)
+        data.append(top.data)
+    if not rows:
+        return sp.csr_matrix((n_items, n_items))
+    return sp.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n_items, n_items))
+
+
+def _top_dense(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the ``k`` largest positive cells of each row, ties by column: the cells
+    :func:`_top_per_row` keeps of the same matrix held sparse (its zeros are its empty cells)."""
+    kk = min(k, block.shape[1])
+    if kk == 0 or block.size == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    picked = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
+    kth = np.take_along_axis(block, picked, axis=1).min(axis=1)[:, None]
+    greater = block > kth
+    ties = (block == kth) & (kth > 0)
+    room = kk - greater.sum(axis=1, keepdims=True)
+    chosen = greater | (ties & (np.cumsum(ties, axis=1) <= room))
+    return np.nonzero(chosen)
+
+
+def _candidate_pairs(own_u: np.ndarray, own_i: np.ndarray, popular: np.ndarray,
+                     asked: np.ndarray, weights: sp.csr_matrix, similar: sp.csr_matrix,
+                     neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct ``user * n_items + item`` keys of the candidates (own products, the
+    popular ones, the ``neighbours`` best co-purchase products) and each one's co-purchase
+    strength, a block of customers at a time: the customers x items co-purchase scores reach
+    thousands of products per customer (150k customers: 1.6G cells, 19 GB as one sparse
+    matrix), so each block is scored dense, its best kept, and dropped. ``own_u`` is sorted."""
+    n_users, n_items = weights.shape
+    towards = sp.csr_matrix(similar.T)
+    block = max(1, DENSE_CELLS // max(n_items, 1))
+    keys, strengths = [], []
+    for start in range(0, n_users, block):
+        stop = min(start + block, n_users)
+        if not asked[start:stop].any():
+            continue
+        co = (weights[start:stop] @ towards).toarray()
+        near_u, near_i = _top_dense(co, neighbours)
+        lo, hi = np.searchsorted(own_u, [start, stop])
+        users = start + np.flatnonzero(asked[start:stop])
+        cand_u = np.concatenate([own_u[lo:hi], np.repeat(users, len(popular)), near_u + start])
+        cand_i = np.concatenate([own_i[lo:hi], np.tile(popular, len(users)), near_i])
+        key = np.unique(cand_u.astype(np.int64) * n_items + cand_i)
+        keys.append(key)
+        strengths.append(co[key // n_items - start, key % n_items])
+    if not keys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(keys), np.concatenate(strengths)
 
 
 def _distinct_buyers(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
@@ -140,16 +212,10 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
 
     # co-purchase: cosine neighbours of the products each customer bought, recency-weighted
     bought = sp.csr_matrix((np.ones(len(pair)), (pu, pi)), shape=(n_users, n_items))
-    norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel()) + 1e-9
-    scaled = sp.csc_matrix(bought.multiply(1.0 / norms[None, :]))
-    similar = sp.csr_matrix(scaled.T @ scaled)
-    similar.setdiag(0)
-    similar.eliminate_zeros()
-    similar = sp.csr_matrix(_top_per_row(similar, 50))
+    similar = _item_neighbours(bought, NEIGHBOURS_PER_ITEM)
     mine = asked[pu]
     weights = sp.csr_matrix((feats["dec90"][mine], (pu[mine], pi[mine])),
                             shape=(n_users, n_items))
-    co = sp.csr_matrix(weights @ similar.T)
 
     # the candidate pairs: own (most ordered first), popular, co-purchase neighbours
     own = pd.DataFrame({"u": pu[mine], "i": pi[mine], "n": n[mine], "last": last[mine]})
@@ -157,13 +223,8 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
     own = own[own.groupby("u").cumcount() < settings.max_own_candidates]
     popular = np.argsort(-(pop30 + buyers / (buyers.max() + 1.0)), kind="stable")
     popular = popular[:settings.candidates_popular]
-    neighbours = _top_per_row(co, settings.candidates_neighbours)
-    users = np.flatnonzero(asked)
-    cand_u = np.concatenate([own["u"].to_numpy(), np.repeat(users, len(popular)),
-                             neighbours.row])
-    cand_i = np.concatenate([own["i"].to_numpy(), np.tile(popular, len(users)),
-                             neighbours.col])
-    key = np.unique(cand_u.astype(np.int64) * n_items + cand_i)
+    key, cos = _candidate_pairs(own["u"].to_numpy(), own["i"].to_numpy(), popular, asked,
+                                weights, similar, settings.candidates_neighbours)
     cu, ci = key // n_items, key % n_items
     at = np.searchsorted(pair, key)
     at = np.minimum(at, len(pair) - 1)
@@ -186,7 +247,7 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
     frame["pop_trend"] = (pop7[ci] + 1.0) / (pop30[ci] / 4.0 + 1.0)
     frame["i_last_sold"] = last_sold[ci]
     frame["i_reprate"] = repeaters[ci] / np.maximum(buyers[ci], 1.0)
-    frame["cos"] = np.asarray(co[cu, ci]).ravel()
+    frame["cos"] = cos
     frame["c_repeat_share"] = c_repeat_share[cu]
     frame["season_pop_share"] = season_pop[ci] / max(season_pop.max(), 1.0)
     groups = frame.groupby("customer_id", sort=False)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from tailor.configs.schema import FeatureSettings, RecommenderSettings
+from tailor.models import recommender_ranker as ranker
 from tailor.models.recommender import fit_recommender
 from tailor.models.recommender_ranker import (
     FEATURES,
     RANKED_OFFSET,
+    _item_neighbours,
+    _top_dense,
+    _top_per_row,
     candidates,
     fit_ranker,
     labelled,
@@ -133,3 +138,36 @@ def test_ranker_windows_learn_from_a_seeded_sample_of_their_buyers() -> None:
     want = full[full["customer_id"].isin(part["customer_id"])]
     pd.testing.assert_frame_equal(part.sort_values(keys).reset_index(drop=True),
                                   want.sort_values(keys).reset_index(drop=True))
+
+
+def test_blocked_co_purchase_gives_what_the_whole_products_give() -> None:
+    """The item x item cosine a block of products at a time, and the customers' co-purchase
+    scores a dense block of customers at a time, keep exactly the cells the whole sparse
+    products keep (ties included: the values are few and repeat)."""
+    rng = np.random.default_rng(11)
+    bought = sp.random(300, 90, density=0.06, format="csr", random_state=rng)
+    bought.data[:] = 1.0
+    norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel()) + 1e-9
+    scaled = sp.csc_matrix(bought.multiply(1.0 / norms[None, :]))
+    whole = sp.csr_matrix(scaled.T @ scaled)
+    whole.setdiag(0)
+    whole.eliminate_zeros()
+    want = sp.csr_matrix(_top_per_row(whole, 5))
+    for block in (7, 90, 1_000):
+        got = _item_neighbours(bought, 5, block=block)
+        assert (got != want).nnz == 0, block
+
+    co = sp.csr_matrix(bought @ want.T)
+    co.data = np.round(co.data, 1)  # many equal values: the tie rule decides
+    top = _top_per_row(co, 4)
+    rows, cols = _top_dense(co.toarray(), 4)
+    assert sorted(zip(rows, cols, strict=True)) == sorted(zip(top.row, top.col, strict=True))
+
+
+def test_candidates_do_not_depend_on_the_block_size(monkeypatch) -> None:
+    tx = _cycles(customers=150, seed=8)
+    settings = RecommenderSettings(candidates_popular=3, candidates_neighbours=4)
+    as_of = START + 300 * DAY
+    whole = candidates(tx, as_of, 30, settings).frame
+    monkeypatch.setattr(ranker, "DENSE_CELLS", 20 * 7)  # 7 customers per block
+    pd.testing.assert_frame_equal(candidates(tx, as_of, 30, settings).frame, whole)
