@@ -51,17 +51,6 @@ def _numeric(values: pd.Series) -> pd.Series | None:
     return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
-def _grouped_lists(ids: np.ndarray, identity: str, long: pd.DataFrame
-                   ) -> list[tuple[str, list[str]]]:
-    """``(id, [identity feature, other features...])`` per entity, as Dataset expects."""
-    long = long.sort_values("pos", kind="stable")
-    pos = long["pos"].to_numpy()
-    feats = long["feature"].to_numpy()
-    bounds = np.searchsorted(pos, np.arange(len(ids) + 1))
-    return [(entity, [identity + entity, *feats[bounds[k]:bounds[k + 1]].tolist()])
-            for k, entity in enumerate(ids)]
-
-
 def _feature_codes(names: pd.Series | np.ndarray, mapping: Mapping[str, int]) -> np.ndarray:
     """Column of each feature name in ``mapping``; a name it lacks raises, as lightfm does."""
     index = pd.Index(list(mapping.keys())).get_indexer(np.asarray(names, dtype=object))
@@ -74,10 +63,10 @@ def _feature_codes(names: pd.Series | np.ndarray, mapping: Mapping[str, int]) ->
 
 def _feature_matrix(ids: np.ndarray, identity: str, long: pd.DataFrame,
                     mapping: Mapping[str, int]) -> sp.csr_matrix:
-    """What lightfm's ``Dataset.build_*_features(_grouped_lists(ids, identity, long))`` builds
-    (entity k is row k, as ``Dataset.fit`` numbers unique ids), from arrays instead of one
-    Python call per feature: the same COO entries in the same order, then lightfm's CSR and
-    L1 normalisation."""
+    """What lightfm's ``Dataset.build_*_features`` builds from ``(id, [identity + id, the
+    entity's features in ``long`` order...])`` per entity (entity k is row k, as ``Dataset.fit``
+    numbers unique ids), from arrays instead of one Python call per feature: the same COO
+    entries in the same order, then lightfm's CSR and L1 normalisation."""
     long = long.sort_values("pos", kind="stable")
     pos = long["pos"].to_numpy()
     inside = (pos >= 0) & (pos < len(ids))

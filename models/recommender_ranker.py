@@ -44,6 +44,7 @@ import scipy.sparse as sp
 
 from tailor.configs.schema import RecommenderSettings
 from tailor.models.customer_sample import sample_ids
+from tailor.models.features import _sorted_unique
 from tailor.models.recommender_signals import DAY, purchase_orders
 
 #: added to the ranker's candidates so they always rank before the blend's other products
@@ -176,7 +177,7 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
     asked = (np.ones(n_users, dtype=bool) if only is None
              else pd.Index(user_ids).isin(pd.Index(only)))
     age = (as_of.to_datetime64() - orders["timestamp"].to_numpy()) / DAY
-    pair, pair_of = np.unique(u.astype(np.int64) * n_items + i, return_inverse=True)
+    pair, pair_of = _sorted_unique(u.astype(np.int64) * n_items + i, inverse=True)
     pu, pi = pair // n_items, pair % n_items
     n = np.bincount(pair_of).astype(np.float64)
     feats = {"n": n}

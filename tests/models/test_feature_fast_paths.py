@@ -21,7 +21,6 @@ from tailor.models.features import (
 )
 from tailor.models.interaction_features import (
     _feature_matrix,
-    _grouped_lists,
     _interaction_matrices,
 )
 from tailor.models.interactions import _pair_weights
@@ -116,6 +115,17 @@ def test_pair_weights_equal_unique_and_bincount(scheme: str) -> None:
     for g, w in zip(got, (pairs // n_items, pairs % n_items, weight), strict=True):
         np.testing.assert_array_equal(g, w)
         assert g.dtype == w.dtype
+
+
+def _grouped_lists(ids: np.ndarray, identity: str, long: pd.DataFrame
+                   ) -> list[tuple[str, list[str]]]:
+    """lightfm's own input: ``(id, [identity feature, other features...])`` per entity."""
+    long = long.sort_values("pos", kind="stable")
+    pos = long["pos"].to_numpy()
+    feats = long["feature"].to_numpy()
+    bounds = np.searchsorted(pos, np.arange(len(ids) + 1))
+    return [(entity, [identity + entity, *feats[bounds[k]:bounds[k + 1]].tolist()])
+            for k, entity in enumerate(ids)]
 
 
 def test_matrices_equal_lightfm_dataset() -> None:
