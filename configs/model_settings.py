@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from tailor.configs.base import Section
+
+
+def tuning_customers(default: int | None) -> Any:
+    """The ``tuning_max_customers`` key, with each model's own default."""
+    return Field(default, ge=100, description=(
+        "the tuning study learns its parameters on at most this many seeded customers (null: "
+        "all), so a trial costs the same at any size; the served model covers every customer"))
 
 
 class TuningSettings(Section):
@@ -21,6 +28,7 @@ class TuningSettings(Section):
     timeout_s: float | None = Field(
         None, gt=0, description="stop tuning after this many seconds (null: no limit)")
     seed: int = Field(42, description="seeds the sampler, the fits and any subsampling")
+    tuning_max_customers: int | None = tuning_customers(None)
 
 class SegmentationSettings(TuningSettings):
     """K-means segmentation: features, k range and tuning budget (n_trials are TPE draws, used
@@ -106,9 +114,7 @@ class RecommenderSettings(TuningSettings):
         description="grid for the repeat score's recency decay (null = plain order count)",
     )
     max_eval_users: int = Field(3_000, ge=10, description="validation users sampled per trial")
-    tuning_max_customers: int | None = Field(
-        8_000, ge=100, description="the tuning study runs on the history of at most this many "
-                                   "seeded customers (null: all); the served model covers all")
+    tuning_max_customers: int | None = tuning_customers(8_000)
     num_threads: int = Field(1, ge=1, description="LightFM threads (1 = deterministic)")
     ranker: bool | Literal["auto"] = Field(
         True, description="rank candidates with LambdaMART (models/recommender_ranker.py): "
@@ -162,7 +168,11 @@ class ChurnSettings(TuningSettings):
         False, description="use cat_share_* columns (their set can change between cutoffs)"
     )
     max_attribute_levels: int = Field(20, ge=1, description="one-hot levels per attribute")
+    tuning_max_customers: int | None = tuning_customers(20_000)
     importance_repeats: int = Field(5, ge=1, description="permutation-importance repeats")
+    importance_max_customers: int | None = Field(
+        10_000, ge=100, description="holdout customers the permutation importance shuffles, "
+                                    "seeded (null: all); the holdout metrics use every one")
     reliability_bins: int = Field(10, ge=2)
 
     @field_validator("btyd_weights")

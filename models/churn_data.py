@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from tailor.configs.schema import ChurnSettings, FeatureSettings
+from tailor.models.customer_sample import sample_ids
 from tailor.models.features import (
     ATTRIBUTE_PREFIX,
     BASE_COLUMNS,
@@ -87,6 +88,15 @@ class ChurnFrame:
     def columns(self, names: Sequence[str]) -> ChurnFrame:
         return ChurnFrame(self.features[list(names)], self.labels)
 
+    @property
+    def customer_ids(self) -> pd.Index:
+        return self.features.index.get_level_values(CUSTOMER_ID)
+
+    def of_customers(self, ids: np.ndarray) -> ChurnFrame:
+        """The rows of these customers (every cutoff of each)."""
+        mask = self.customer_ids.isin(ids)
+        return ChurnFrame(self.features.loc[mask], self.labels.loc[mask])
+
 
 @dataclass(frozen=True)
 class TuningSplit:
@@ -101,6 +111,14 @@ class TuningSplit:
     train: ChurnFrame
     validation: ChurnFrame | None
     folds: int
+
+    def customer_ids(self) -> np.ndarray:
+        frames = [self.train] + ([] if self.validation is None else [self.validation])
+        return pd.unique(np.concatenate([f.customer_ids.to_numpy() for f in frames]))
+
+    def of_customers(self, ids: np.ndarray) -> TuningSplit:
+        validation = None if self.validation is None else self.validation.of_customers(ids)
+        return TuningSplit(self.method, self.train.of_customers(ids), validation, self.folds)
 
 
 @dataclass(frozen=True)
@@ -267,6 +285,13 @@ def prepare_churn_data(transactions: pd.DataFrame, windows: Windows,
             f"twin's cutoffs: no labelled cutoff fits before {validation.date()} (out-of-time "
             f"validation needs {settings.min_history_days + 2 * horizon} days before the "
             f"holdout)")
+    everyone = split.customer_ids()
+    chosen = sample_ids(everyone, settings.tuning_max_customers, settings.seed)
+    if chosen is not None:
+        split = split.of_customers(chosen)
+        notes = notes.reduced(
+            f"churn tuning on {len(chosen):,} of {len(everyone):,} seeded customers "
+            f"(churn.tuning_max_customers); the twin and the served model fit on all")
     return ChurnData(windows=notes, plans={"served": served, "twin": twin, "tuning": inner},
                      served=parts["served"], twin=parts["twin"], holdout=parts["holdout"],
                      tuning=split, current=current[columns])

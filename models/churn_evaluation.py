@@ -13,6 +13,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from tailor.configs.schema import ChurnSettings
 from tailor.models.churn_data import ChurnFrame
 from tailor.models.churn_errors import ChurnModelError
+from tailor.models.customer_sample import sample_ids
 
 if TYPE_CHECKING:
     from tailor.models.churn import ChurnModel
@@ -102,8 +103,13 @@ def permutation_importance_table(model: ChurnModel, frame: ChurnFrame,
     """ROC-AUC drop when one input column is shuffled (mean, std over repeats), largest first.
 
     Permutes input columns (an ``attr_*`` column as a whole, not its one-hot levels), so the
-    table speaks the language of the feature frame. Seeded by ``settings.seed``.
+    table speaks the language of the feature frame. Seeded by ``settings.seed``; on at most
+    ``settings.importance_max_customers`` seeded customers: each shuffle is a full prediction
+    (150 by default): 214 s on every holdout customer of a 3M-line data set.
     """
+    chosen = sample_ids(frame.customer_ids, settings.importance_max_customers, settings.seed)
+    if chosen is not None:
+        frame = frame.of_customers(chosen)
     y = frame.labels.to_numpy()
     x = frame.features.loc[:, list(model.columns)]
     reference = roc_auc_score(y, model.predict_proba(x))

@@ -52,6 +52,7 @@ from tailor.models.churn_data import (
     prepare_churn_data,
 )
 from tailor.models.churn_plots import importance_figure, reliability_figure, reliability_table
+from tailor.models.customer_sample import sample_ids
 from tailor.models.features import churn_labels, default_as_of
 from tailor.models.windows import InsufficientHistoryError
 
@@ -198,6 +199,32 @@ def test_prepared_frames_ignore_everything_from_as_of_on() -> None:
 
 
 # ---------------------------------------------------------------------------------- threshold
+
+
+def test_capped_tuning_keeps_every_cutoff_of_the_seeded_customers_only(
+        generated: tuple[Dataset, pd.DataFrame], churn_data: ChurnData) -> None:
+    """The study and the threshold learn on a customer sample; the twin, the served model and
+    the holdout keep everyone."""
+    clean, _ = generated
+    features, churn = _settings(n_cutoffs=3, step_days=60, tuning_max_customers=300)
+    data = _prepare(clean.transactions, default_as_of(clean.transactions), features, churn,
+                    clean.customers, clean.products)
+    full = churn_data.tuning
+    chosen = sample_ids(full.customer_ids(), 300, churn.seed)
+    assert chosen is not None and len(chosen) == 300
+    for got, every in ((data.tuning.train, full.train),
+                       (data.tuning.validation, full.validation)):
+        assert set(got.customer_ids) <= set(chosen)
+        expected = every.of_customers(chosen)
+        pd.testing.assert_frame_equal(got.features, expected.features)
+        pd.testing.assert_series_equal(got.labels, expected.labels)
+        assert got.cutoffs == every.cutoffs
+    assert len(set(data.tuning.customer_ids())) == 300 < len(set(full.customer_ids()))
+    for name in ("twin", "served", "holdout"):
+        pd.testing.assert_frame_equal(getattr(data, name).features,
+                                      getattr(churn_data, name).features)
+    assert any("churn.tuning_max_customers" in note for note in data.windows.notes)
+    assert not any("tuning_max_customers" in note for note in churn_data.windows.notes)
 
 
 def test_threshold_minimises_cost_like_brute_force() -> None:
@@ -412,6 +439,20 @@ def test_importance_and_figures(churn_data: ChurnData, fits: dict[str, ChurnFit]
     assert rel["observed_rate"].iloc[-1] > 0.8 > 0.1 > rel["observed_rate"].iloc[0]
     fig = reliability_figure(y, {"model": p, "recency": model.baseline_proba(holdout.features)})
     assert isinstance(fig, Figure)
+
+
+def test_capped_importance_is_the_importance_of_the_seeded_holdout_customers(
+        churn_data: ChurnData, fits: dict[str, ChurnFit]) -> None:
+    model = fits["logistic"].twin
+    holdout = churn_data.holdout
+    _, capped = _settings(importance_repeats=2, importance_max_customers=250)
+    chosen = sample_ids(holdout.customer_ids, 250, capped.seed)
+    assert chosen is not None and len(holdout.labels) > 250
+    on_sample = permutation_importance_table(model, holdout, capped)
+    everyone = capped.model_copy(update={"importance_max_customers": None})
+    pd.testing.assert_frame_equal(
+        on_sample, permutation_importance_table(model, holdout.of_customers(chosen), everyone))
+    assert not on_sample.equals(permutation_importance_table(model, holdout, everyone))
 
 
 # ---------------------------------------------------------------------------------- real data

@@ -19,6 +19,7 @@ from tailor.configs import load_settings
 from tailor.configs.schema import GenerateSettings, SegmentationSettings
 from tailor.data.generate import generate
 from tailor.data.validate import validate_dataset
+from tailor.models.customer_sample import sample_ids
 from tailor.models.features import customer_features, default_as_of
 from tailor.models.segmentation import (
     METRIC_NAMES,
@@ -237,3 +238,20 @@ def test_clear_errors_for_unusable_features() -> None:
         fit_segmentation(text, {"k": 2}, settings)
     with pytest.raises(SegmentationError, match="k_max"):
         tune(new_study(settings), features, settings.model_copy(update={"k_min": 6, "k_max": 4}))
+
+
+def test_capped_tuning_is_the_study_of_the_seeded_sample() -> None:
+    """With ``tuning_max_customers`` the trials see that many seeded customers and nothing
+    else: the same trials, value for value, as an uncapped study given only those rows."""
+    features, _ = _blobs(n=500, seed=4)
+    capped = _settings(k_min=2, k_max=4, tuning_max_customers=150)
+    chosen = sample_ids(features.index, 150, capped.seed)
+    assert chosen is not None and len(chosen) == 150
+    uncapped = capped.model_copy(update={"tuning_max_customers": None})
+    on_sample, on_all = new_study(capped), new_study(uncapped)
+    tune(on_sample, features, capped)
+    tune(on_all, features.loc[chosen], uncapped)
+    assert [t.value for t in on_sample.trials] == [t.value for t in on_all.trials]
+    full = new_study(uncapped)
+    tune(full, features, uncapped)
+    assert [t.value for t in full.trials] != [t.value for t in on_sample.trials]
