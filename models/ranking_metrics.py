@@ -8,11 +8,10 @@ usual convention: a user with nothing to find has no defined precision or recall
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 from tailor.inference import CHUNK_CELLS, chunks, mask_rows, top_k
 
@@ -27,25 +26,55 @@ def _hits(top: np.ndarray, truth: sp.csr_matrix, rows: np.ndarray) -> np.ndarray
     return (flat > 0).reshape(len(rows), k)
 
 
+#: above this many relevant items in a row, its AUC ranks by one sort instead of comparisons
+SORT_ABOVE_POSITIVES = 32
+
+
 def _auc(scores: np.ndarray, truth_rows: sp.csr_matrix) -> np.ndarray:
-    """Per-row AUC over the non-excluded (finite) items; ties count one half."""
-    pos = truth_rows.toarray() > 0
+    """Per-row AUC over the non-excluded (finite) items; ties count one half.
+
+    The Mann-Whitney count of each relevant item: finite items scored below it, plus half of
+    those scored equal. A row with few relevant items compares them with the row; one with many
+    sorts the row once and searches it (a full rank of every row cost 3.2 s per 1,000 x 10,000
+    chunk, against 0.3 s for the comparisons).
+    """
+    truth_rows = sp.csr_matrix(truth_rows)
     finite = np.isfinite(scores)
-    pos &= finite
-    ranks = rankdata(np.where(finite, scores, -np.inf), axis=1)
-    n_excluded = (~finite).sum(axis=1)
-    n_pos = pos.sum(axis=1)
-    n_neg = finite.sum(axis=1) - n_pos
-    rank_sum = np.where(pos, ranks, 0.0).sum(axis=1) - n_pos * n_excluded
+    n_finite = finite.sum(axis=1)
+    rank_sum = np.zeros(scores.shape[0])
+    n_pos = np.zeros(scores.shape[0])
+    for i in np.flatnonzero(np.diff(truth_rows.indptr)):
+        row = scores[i] if finite[i].all() else np.where(finite[i], scores[i], -np.inf)
+        cols = truth_rows.indices[truth_rows.indptr[i]:truth_rows.indptr[i + 1]]
+        values = row[cols[truth_rows.data[truth_rows.indptr[i]:truth_rows.indptr[i + 1]] > 0]]
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            continue
+        if values.size > SORT_ABOVE_POSITIVES:
+            ordered = np.sort(row[finite[i]])
+            below = np.searchsorted(ordered, values, "left")
+            equal = np.searchsorted(ordered, values, "right") - below
+        else:
+            below = (row[None, :] < values[:, None]).sum(axis=1) - (row.size - n_finite[i])
+            equal = (row[None, :] == values[:, None]).sum(axis=1)
+        rank_sum[i] = float((below + (equal + 1) / 2.0).sum())
+        n_pos[i] = values.size
+    n_neg = n_finite - n_pos
     with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
-    return auc
+        return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def _list_lengths(k: int | Sequence[int]) -> tuple[int, ...]:
+    lengths = (k,) if isinstance(k, int) else tuple(sorted(set(k)))
+    if not lengths or min(lengths) < 1:
+        raise ValueError(f"evaluate_ranking: list lengths must be >= 1, got {k!r}")
+    return lengths
 
 
 def evaluate_ranking(
     score_rows: ScoreRows,
     truth: sp.csr_matrix,
-    k: int,
+    k: int | Sequence[int],
     exclude: sp.csr_matrix | None = None,
     n_relevant: np.ndarray | None = None,
     with_auc: bool = True,
@@ -56,10 +85,15 @@ def evaluate_ranking(
     with ``purchased`` (users x items bought before), ``new_item_share_at_k``: the share of
     recommended items the customer never bought (a repeat-only model cannot hide).
 
+    ``k`` may be several list lengths: each user's list is ranked once, at the longest, and
+    every shorter list is its head (what a shorter served list shows), so a precision@k curve
+    costs one pass, not one per k. ``catalogue_coverage`` is at the longest list.
+
     ``n_relevant`` (per user) lets recall count relevant items outside the catalogue the model
     can rank (e.g. products first sold in the holdout window); default: the row sums of truth.
     ``exclude`` cells are never recommended (and do not count in AUC).
     """
+    lengths = _list_lengths(k)
     truth = sp.csr_matrix(truth)
     n_items = truth.shape[1]
     if n_relevant is None:
@@ -67,38 +101,44 @@ def evaluate_ranking(
     rows = np.flatnonzero(n_relevant > 0)
     if rows.size == 0:
         raise ValueError("evaluate_ranking: no user has a relevant item in truth")
-    kk = min(k, n_items)
-    discounts = 1.0 / np.log2(np.arange(2, kk + 2))
-    sums = {"precision": 0.0, "recall": 0.0, "ndcg": 0.0, "map": 0.0}
+    longest = min(lengths[-1], n_items)
+    discounts = 1.0 / np.log2(np.arange(2, longest + 2))
+    names = ["precision", "recall", "ndcg", "map"]
     if purchased is not None:
-        sums["new_item_share"] = 0.0
+        names.append("new_item_share")
+    sums = {(name, at): 0.0 for name in names for at in lengths}
     auc_sum, auc_n = 0.0, 0
     shown = np.zeros(n_items, dtype=bool)
     for part in chunks(rows, n_items):
         scores = np.array(score_rows(part), dtype=np.float64)
         mask_rows(scores, exclude, part)
-        top = top_k(scores, kk)
+        top = top_k(scores, longest)
         offered = np.isfinite(np.take_along_axis(scores, top, axis=1))  # excluded: never shown
         shown[top[offered]] = True
-        hits = _hits(top, truth, part) & offered
+        all_hits = _hits(top, truth, part) & offered
+        bought = None if purchased is None else _hits(top, purchased, part)
         n_rel = n_relevant[part]
-        n_hit = hits.sum(axis=1)
-        sums["precision"] += float((n_hit / k).sum())
-        sums["recall"] += float((n_hit / n_rel).sum())
-        ideal_n = np.minimum(n_rel, kk).astype(int)
-        ideal = np.concatenate([[0.0], np.cumsum(discounts)])[ideal_n]
-        sums["ndcg"] += float(((hits * discounts).sum(axis=1) / ideal).sum())
-        precision_at = np.cumsum(hits, axis=1) / np.arange(1, kk + 1)
-        sums["map"] += float(((precision_at * hits).sum(axis=1) / np.minimum(n_rel, kk)).sum())
-        if purchased is not None:
-            sums["new_item_share"] += float((~_hits(top, purchased, part)).mean(axis=1).sum())
+        for at in lengths:
+            kk = min(at, n_items)
+            hits = all_hits[:, :kk]
+            n_hit = hits.sum(axis=1)
+            sums["precision", at] += float((n_hit / at).sum())
+            sums["recall", at] += float((n_hit / n_rel).sum())
+            ideal_n = np.minimum(n_rel, kk).astype(int)
+            ideal = np.concatenate([[0.0], np.cumsum(discounts[:kk])])[ideal_n]
+            sums["ndcg", at] += float(((hits * discounts[:kk]).sum(axis=1) / ideal).sum())
+            precision_at = np.cumsum(hits, axis=1) / np.arange(1, kk + 1)
+            sums["map", at] += float(((precision_at * hits).sum(axis=1)
+                                      / np.minimum(n_rel, kk)).sum())
+            if bought is not None:
+                sums["new_item_share", at] += float((~bought[:, :kk]).mean(axis=1).sum())
         if with_auc:
             auc = _auc(scores, truth[part])
             ok = np.isfinite(auc)
             auc_sum += float(auc[ok].sum())
             auc_n += int(ok.sum())
     n = len(rows)
-    out = {f"{prefix}{name}_at_{k}": value / n for name, value in sums.items()}
+    out = {f"{prefix}{name}_at_{at}": value / n for (name, at), value in sums.items()}
     if with_auc:
         out[f"{prefix}auc"] = auc_sum / auc_n if auc_n else float("nan")
     out[f"{prefix}catalogue_coverage"] = float(shown.mean())

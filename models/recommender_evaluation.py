@@ -6,6 +6,8 @@ with the same metrics, plus cold-start customers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -49,7 +51,8 @@ def evaluate(
     transactions: pd.DataFrame,
     horizon_days: int,
     customers: pd.DataFrame | None = None,
-    k: int | None = None,
+    k: int | Sequence[int] | None = None,
+    with_auc: bool = True,
 ) -> dict[str, float]:
     """Metrics on ``[model.as_of, model.as_of + horizon_days)``; see module docstring.
 
@@ -61,6 +64,8 @@ def evaluate(
     group also has ``new_item_share_at_k`` (recommended products the customer never bought).
     Cold customers (first purchase in the window), scored from attributes alone: ``cold_*``,
     ``baseline_popularity_cold_*`` and ``baseline_random_cold_precision_at_k`` (expected).
+    ``k`` may be several list lengths (each metric is then named for each; see
+    :func:`tailor.models.ranking_metrics.evaluate_ranking`).
     """
     k = model.k if k is None else k
     truth = holdout(transactions, model.as_of, horizon_days, model.user_ids, model.item_ids)
@@ -73,7 +78,7 @@ def evaluate(
                           DECAY_HALF_LIFE_DAYS)
     scorer = _Scorer(model, counts, decay)
     common = {"truth": truth.truth, "k": k, "exclude": exclude, "n_relevant": truth.n_relevant,
-              "purchased": counts}
+              "purchased": counts, "with_auc": with_auc}
     metrics = evaluate_ranking(model.score_known, **common)
     if model.ranked is not None:
         metrics |= evaluate_ranking(model.without_ranker().score_known, prefix="blend_",
@@ -87,14 +92,16 @@ def evaluate(
     if len(truth.cold_ids):
         rows = cold_attribute_rows(truth.cold_ids, customers)
         vectors = model.cold_vectors(rows)
-        cold = {"truth": truth.cold_truth, "k": k, "n_relevant": truth.cold_n_relevant}
+        cold = {"truth": truth.cold_truth, "k": k, "n_relevant": truth.cold_n_relevant,
+                "with_auc": with_auc}
         metrics |= evaluate_ranking(lambda r: model.score_cold(vectors[r]), prefix="cold_",
                                     **cold)
         metrics |= evaluate_ranking(scorer.popularity, prefix="baseline_popularity_cold_",
                                     **cold)
         known = np.diff(truth.cold_truth.indptr)[truth.cold_n_relevant > 0]
-        metrics[f"baseline_random_cold_precision_at_{k}"] = float(
-            np.mean(known / len(model.item_ids)))
+        expected = float(np.mean(known / len(model.item_ids)))
+        for at in [k] if isinstance(k, int) else k:
+            metrics[f"baseline_random_cold_precision_at_{at}"] = expected
     return metrics
 
 

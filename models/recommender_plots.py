@@ -21,9 +21,9 @@ CURVE_SERIES = {"model": "", "LightFM alone": "lightfm_", "repeat baseline": "ba
 def precision_curve(model: RecommenderModel, transactions: pd.DataFrame, horizon_days: int,
                     ks: Sequence[int] = (1, 3, 5, 10, 20)) -> pd.DataFrame:
     """precision@k and recall@k of the model and baselines for several k (rows: k)."""
+    metrics = evaluate(model, transactions, horizon_days, k=ks, with_auc=False)
     rows = []
     for k in ks:
-        metrics = evaluate(model, transactions, horizon_days, k=k)
         row: dict[str, float] = {"k": float(k)}
         for name, prefix in CURVE_SERIES.items():
             row[f"{name} precision"] = metrics[f"{prefix}precision_at_{k}"]

@@ -238,3 +238,56 @@ def test_chunked_evaluation_equals_one_chunk(monkeypatch: pytest.MonkeyPatch) ->
     assert parts.keys() == whole.keys()
     for name, value in whole.items():
         assert parts[name] == pytest.approx(value, nan_ok=True), name
+
+
+def test_several_list_lengths_in_one_pass_equal_one_pass_per_length() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(40, 12))  # continuous: no ties, so each head is that top list
+    truth = sp.csr_matrix((rng.random((40, 12)) < 0.25).astype(float))
+    purchased = sp.csr_matrix((rng.random((40, 12)) < 0.3).astype(float))
+    exclude = sp.csr_matrix((rng.random((40, 12)) < 0.1).astype(float))
+    lengths = (1, 3, 5, 15)
+    calls: list[np.ndarray] = []
+    together = evaluate_ranking(rows_of(scores, calls), truth, k=lengths, exclude=exclude,
+                                purchased=purchased, prefix="p_")
+    assert len(calls) == 1
+    for at in lengths:
+        alone = evaluate_ranking(rows_of(scores), truth, k=at, exclude=exclude,
+                                 purchased=purchased, prefix="p_")
+        for name, value in alone.items():
+            if name != "p_catalogue_coverage":
+                assert together[name] == pytest.approx(value), name
+    assert together["p_catalogue_coverage"] == pytest.approx(
+        evaluate_ranking(rows_of(scores), truth, k=15, exclude=exclude)["catalogue_coverage"])
+    with pytest.raises(ValueError, match="list lengths"):
+        evaluate_ranking(rows_of(scores), truth, k=())
+
+
+def _auc_by_full_ranks(scores: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
+    """The reference: every row ranked whole (scipy's average ranks), excluded items last."""
+    from scipy.stats import rankdata
+
+    pos = truth.toarray() > 0
+    finite = np.isfinite(scores)
+    pos &= finite
+    ranks = rankdata(np.where(finite, scores, -np.inf), axis=1)
+    n_pos = pos.sum(axis=1)
+    n_neg = finite.sum(axis=1) - n_pos
+    rank_sum = np.where(pos, ranks, 0.0).sum(axis=1) - n_pos * (~finite).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+@pytest.mark.parametrize("share", [0.02, 0.6])  # few relevant items per row, and many (sorted)
+def test_auc_equals_the_full_rank_computation(share: float) -> None:
+    from tailor.models.ranking_metrics import SORT_ABOVE_POSITIVES, _auc
+
+    rng = np.random.default_rng(11)
+    scores = np.round(rng.normal(size=(30, 200)), 1)  # rounded: many ties
+    scores[rng.random(scores.shape) < 0.1] = -np.inf  # excluded cells
+    scores[3] = 0.5  # one row all tied
+    truth = sp.csr_matrix((rng.random(scores.shape) < share).astype(float))
+    per_row = np.diff(truth.indptr)
+    assert (per_row > SORT_ABOVE_POSITIVES).any() == (share > 0.5)
+    np.testing.assert_allclose(_auc(scores, truth), _auc_by_full_ranks(scores, truth),
+                               rtol=0, atol=1e-12, equal_nan=True)
