@@ -17,6 +17,7 @@ The steps of a run, each importable from here:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,11 @@ from tailor.models.recommender_tuning import (
     validation_split,
 )
 from tailor.models.windows import first_purchase
+
+#: One candidate-ranking pass at a time in a process. Fits may run side by side (LightFM trains
+#: without the GIL), but the ranker's candidates for every customer are the memory peak of a
+#: fit (a 10M-line retrain that ranked two fits' candidates at once peaked at 22 GB).
+_RANKING = threading.Lock()
 
 
 def default_params() -> dict[str, Any]:
@@ -77,7 +83,9 @@ def fit_recommender(
     reps = representations(model, inputs.data, params)
     ranked = None
     if params.get("ranker", settings.ranker is not False):
-        ranked = rank_candidates(history(transactions, inputs.as_of), inputs, features, settings)
+        with _RANKING:
+            ranked = rank_candidates(history(transactions, inputs.as_of), inputs, features,
+                                     settings)
     weights = BlendWeights(lightfm=float(params["w_lightfm"]), repeat=float(params["w_repeat"]),
                            popularity=float(params["w_popularity"]),
                            repeat_half_life_days=params["repeat_half_life_days"],

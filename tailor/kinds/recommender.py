@@ -107,7 +107,8 @@ def fit_recommender_run(
     params["ranker"], ranker_check = choose_ranker(
         history(tx, start), start, days, feats, cfg, params, customers, products)
     # The served fit runs beside the twin's fit and judgement: LightFM trains without the GIL,
-    # so on two free cores both take the time of one (each single-threaded, so the same models).
+    # so on two free cores both fits take the time of one (each single-threaded, so the same
+    # models); their candidate ranking, the memory peak, still runs one at a time.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="served-fit") as pool:
         serving = pool.submit(fit_recommender, tx, as_of, feats, cfg, params, customers,
                               products, segments)
