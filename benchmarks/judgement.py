@@ -2,9 +2,8 @@
 
 A retrain judges the recommender's twin on the holdout (``evaluate``: the model, its blend,
 LightFM alone and three baselines, with AUC) and draws its precision@k curve. On a generated
-data set (``--data DIR``
-from ``tailor data generate``) this fits a recommender twin once (``--epochs``, default 10; the
-time is printed, not judged) and times:
+data set (``--data DIR`` from ``tailor data generate``) this fits a recommender twin once
+(``--epochs``, default 10; the time is printed, not judged) and times:
 
     evaluate (the holdout metrics)     precision curve (k = 1, 3, 5, 10, 20)
 

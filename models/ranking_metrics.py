@@ -45,8 +45,8 @@ def _auc(scores: np.ndarray, truth_rows: sp.csr_matrix) -> np.ndarray:
     n_pos = np.zeros(scores.shape[0])
     for i in np.flatnonzero(np.diff(truth_rows.indptr)):
         row = scores[i] if finite[i].all() else np.where(finite[i], scores[i], -np.inf)
-        cols = truth_rows.indices[truth_rows.indptr[i]:truth_rows.indptr[i + 1]]
-        values = row[cols[truth_rows.data[truth_rows.indptr[i]:truth_rows.indptr[i + 1]] > 0]]
+        cells = slice(truth_rows.indptr[i], truth_rows.indptr[i + 1])
+        values = row[truth_rows.indices[cells][truth_rows.data[cells] > 0]]
         values = values[np.isfinite(values)]
         if values.size == 0:
             continue
@@ -64,7 +64,8 @@ def _auc(scores: np.ndarray, truth_rows: sp.csr_matrix) -> np.ndarray:
         return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
-def _list_lengths(k: int | Sequence[int]) -> tuple[int, ...]:
+def list_lengths(k: int | Sequence[int]) -> tuple[int, ...]:
+    """One list length or several, sorted and distinct (each at least 1)."""
     lengths = (k,) if isinstance(k, int) else tuple(sorted(set(k)))
     if not lengths or min(lengths) < 1:
         raise ValueError(f"evaluate_ranking: list lengths must be >= 1, got {k!r}")
@@ -93,7 +94,7 @@ def evaluate_ranking(
     can rank (e.g. products first sold in the holdout window); default: the row sums of truth.
     ``exclude`` cells are never recommended (and do not count in AUC).
     """
-    lengths = _list_lengths(k)
+    lengths = list_lengths(k)
     truth = sp.csr_matrix(truth)
     n_items = truth.shape[1]
     if n_relevant is None:
@@ -145,4 +146,5 @@ def evaluate_ranking(
     return out
 
 
-__all__ = ["CHUNK_CELLS", "ScoreRows", "chunks", "evaluate_ranking", "mask_rows", "top_k"]
+__all__ = ["CHUNK_CELLS", "ScoreRows", "chunks", "evaluate_ranking", "list_lengths", "mask_rows",
+           "top_k"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tailor.models.ranking_metrics import evaluate_ranking
+from tailor.models.ranking_metrics import evaluate_ranking, list_lengths
 from tailor.models.recommender_lightfm import cold_attribute_rows
 from tailor.models.recommender_model import RecommenderModel
 from tailor.models.recommender_signals import holdout, repeat_matrix
@@ -100,7 +100,7 @@ def evaluate(
                                     **cold)
         known = np.diff(truth.cold_truth.indptr)[truth.cold_n_relevant > 0]
         expected = float(np.mean(known / len(model.item_ids)))
-        for at in [k] if isinstance(k, int) else k:
+        for at in list_lengths(k):
             metrics[f"baseline_random_cold_precision_at_{at}"] = expected
     return metrics
 
