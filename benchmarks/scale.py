@@ -110,14 +110,15 @@ class TreeSampler(threading.Thread):
                 self.peak_single = max(self.peak_single, max(rss))
                 self.peak_processes = max(self.peak_processes, len(rss))
             ticks += 1
-            if self.progress and ticks % 20 == 0:  # peaks so far, for a run still going
-                self.progress.write_text(json.dumps({
-                    "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "elapsed_s": round(time.perf_counter() - t0),
-                    "peak_tree_rss_gb": round(self.peak_tree / 1024**3, 3),
-                    "peak_single_rss_gb": round(self.peak_single / 1024**3, 3),
-                    "tree_rss_now_gb": round(sum(rss) / 1024**3, 3),
-                    "load": os.getloadavg()}) + "\n")
+            if self.progress and ticks % 20 == 0:  # a timeline: when the peak came
+                with open(self.progress, "a") as fh:
+                    fh.write(json.dumps({
+                        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "elapsed_s": round(time.perf_counter() - t0),
+                        "peak_tree_rss_gb": round(self.peak_tree / 1024**3, 3),
+                        "peak_single_rss_gb": round(self.peak_single / 1024**3, 3),
+                        "tree_rss_now_gb": round(sum(rss) / 1024**3, 3),
+                        "load": os.getloadavg()}) + "\n")
             self._halt.wait(self.interval)
 
     def stop(self) -> None:
@@ -134,7 +135,7 @@ def run_measured(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> d
     t0 = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        sampler = TreeSampler(proc.pid, progress=log.with_suffix(".rss.json"))
+        sampler = TreeSampler(proc.pid, progress=log.with_suffix(".rss.jsonl"))
         sampler.start()
         rc = proc.wait()
         sampler.stop()

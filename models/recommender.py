@@ -35,7 +35,12 @@ from tailor.models.recommender_lightfm import (
     representations,
 )
 from tailor.models.recommender_model import BlendWeights, RecommenderModel
-from tailor.models.recommender_ranker import candidates, fit_ranker, ranked_matrix, training_windows
+from tailor.models.recommender_ranker import (
+    candidate_signals,
+    fit_ranker,
+    ranked_everyone,
+    training_windows,
+)
 from tailor.models.recommender_tuning import (
     RecommenderObjective,
     best_params,
@@ -47,8 +52,8 @@ from tailor.models.recommender_tuning import (
 from tailor.models.windows import first_purchase
 
 #: One candidate-ranking pass at a time in a process. Fits may run side by side (LightFM trains
-#: without the GIL), but the ranker's candidates for every customer are the memory peak of a
-#: fit (a 10M-line retrain that ranked two fits' candidates at once peaked at 22 GB).
+#: without the GIL), but the ranker's training windows and candidate signals are a fit's
+#: memory peak (a 10M-line retrain that ranked two fits' candidates at once peaked at 22 GB).
 _RANKING = threading.Lock()
 
 
@@ -112,9 +117,9 @@ def rank_candidates(past: pd.DataFrame, inputs: RecommenderInputs, features: Fea
     ranker = fit_ranker(past, windows, settings, horizon)
     if ranker is None:
         return None
-    found = candidates(past, inputs.as_of, horizon, settings)
-    return ranked_matrix(ranker, found, inputs.data.user_ids, inputs.data.item_ids,
-                         settings.ranked_per_customer)
+    signals = candidate_signals(past, inputs.as_of, horizon, settings)
+    return ranked_everyone(ranker, signals, inputs.data.user_ids, inputs.data.item_ids,
+                           settings.ranked_per_customer, settings)
 
 
 def choose_ranker(transactions: pd.DataFrame, as_of: pd.Timestamp, days: int,

@@ -59,6 +59,7 @@ MONOTONE = {"n": 1, "share": 1, "dec90": 1, "pop30_share": 1, "r_n": -1, "r_pop3
 NEIGHBOURS_PER_ITEM = 50  # co-purchase neighbours kept per product
 ITEM_BLOCK = 1_024  # products per block of the item x item cosine
 DENSE_CELLS = 25_000_000  # cells of one dense block of customer x item co-purchase scores
+RANK_BLOCK = 20_000  # customers whose candidates are built and ranked at once
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,19 +164,43 @@ def _distinct_buyers(users: np.ndarray, items: np.ndarray, n_items: int) -> np.n
     return np.bincount(pairs % n_items, minlength=n_items).astype(np.float64)
 
 
-def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_days: int,
-               settings: RecommenderSettings, only: np.ndarray | None = None) -> Candidates:
-    """Candidates and their features from the purchases strictly before ``as_of``, for the
-    customers ``only`` (None: every customer). Product and co-purchase signals always come
-    from every customer's purchases, so a customer's rows do not depend on who else is asked
-    for."""
+@dataclass(frozen=True, eq=False)
+class CandidateSignals:
+    """What every customer's candidates read at one date, from every customer's purchases:
+    per (customer, product) pair, per product and per customer, and the co-purchase
+    neighbours. Built once, then turned into candidates a block of customers at a time
+    (:func:`block_candidates`), so the candidate rows never have to be held for everyone."""
+
+    as_of: pd.Timestamp
+    user_ids: np.ndarray  # object: customers with a purchase before as_of
+    item_ids: np.ndarray  # object: products bought before as_of
+    pair: np.ndarray  # sorted user * n_items + item of every bought pair
+    pair_features: dict[str, np.ndarray]  # per pair: n, dec*, last, first, own_cycle, season_n
+    pop7: np.ndarray
+    pop30: np.ndarray
+    buyers: np.ndarray
+    repeaters: np.ndarray
+    last_sold: np.ndarray
+    cycles: np.ndarray  # per product: median own cycle of its buyers
+    season_pop: np.ndarray
+    popular: np.ndarray  # the candidates_popular best sellers (item positions)
+    c_orders: np.ndarray  # per customer: distinct orders
+    c_repeat_share: np.ndarray
+    similar: sp.csr_matrix  # items x items: NEIGHBOURS_PER_ITEM cosine neighbours
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+
+def candidate_signals(transactions: pd.DataFrame, as_of: pd.Timestamp | str,
+                      horizon_days: int, settings: RecommenderSettings) -> CandidateSignals:
+    """The :class:`CandidateSignals` of the purchases strictly before ``as_of``."""
     as_of = pd.Timestamp(as_of)
     orders = purchase_orders(transactions, as_of)
     u, user_ids = pd.factorize(orders["customer_id"])
     i, item_ids = pd.factorize(orders["product_id"])
     n_users, n_items = len(user_ids), len(item_ids)
-    asked = (np.ones(n_users, dtype=bool) if only is None
-             else pd.Index(user_ids).isin(pd.Index(only)))
     age = (as_of.to_datetime64() - orders["timestamp"].to_numpy()) / DAY
     pair, pair_of = _sorted_unique(u.astype(np.int64) * n_items + i, inverse=True)
     pu, pi = pair // n_items, pair % n_items
@@ -193,68 +218,89 @@ def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_da
               "season_n": np.bincount(pair_of, weights=season.astype(float),
                                       minlength=len(pair))}
 
-    # per product
     def recent(days: int) -> np.ndarray:
         mask = age < days
         return _distinct_buyers(u[mask], i[mask], n_items)
 
     pop7, pop30 = recent(7), recent(30)
     buyers = np.bincount(pi, minlength=n_items).astype(np.float64)
-    repeaters = np.bincount(pi, weights=(n > 1).astype(float), minlength=n_items)
     last_sold = np.full(n_items, np.inf)
     np.minimum.at(last_sold, i, age)
-    cycles = pd.Series(own_cycle).groupby(pi).median().reindex(range(n_items)).to_numpy()
-    season_pop = _distinct_buyers(u[season], i[season], n_items)
-    # per customer
     customer_orders = orders.groupby("customer_id", sort=False)["order_id"].nunique()
-    c_orders = customer_orders.reindex(user_ids).to_numpy(dtype=np.float64)
     repeat_lines = np.bincount(pu, weights=n - 1, minlength=n_users)
-    c_repeat_share = repeat_lines / np.maximum(np.bincount(u, minlength=n_users), 1)
-
-    # co-purchase: cosine neighbours of the products each customer bought, recency-weighted
+    popular = np.argsort(-(pop30 + buyers / (buyers.max() + 1.0)), kind="stable")
     bought = sp.csr_matrix((np.ones(len(pair)), (pu, pi)), shape=(n_users, n_items))
-    similar = _item_neighbours(bought, NEIGHBOURS_PER_ITEM)
+    return CandidateSignals(
+        as_of=as_of, user_ids=np.asarray(user_ids, dtype=object),
+        item_ids=np.asarray(item_ids, dtype=object), pair=pair, pair_features=feats,
+        pop7=pop7, pop30=pop30, buyers=buyers,
+        repeaters=np.bincount(pi, weights=(n > 1).astype(float), minlength=n_items),
+        last_sold=last_sold,
+        cycles=pd.Series(own_cycle).groupby(pi).median().reindex(range(n_items)).to_numpy(),
+        season_pop=_distinct_buyers(u[season], i[season], n_items),
+        popular=popular[:settings.candidates_popular],
+        c_orders=customer_orders.reindex(user_ids).to_numpy(dtype=np.float64),
+        c_repeat_share=repeat_lines / np.maximum(np.bincount(u, minlength=n_users), 1),
+        similar=_item_neighbours(bought, NEIGHBOURS_PER_ITEM))
+
+
+def block_candidates(signals: CandidateSignals, asked: np.ndarray,
+                     settings: RecommenderSettings) -> Candidates:
+    """Candidates and their features for the customers ``asked`` (a mask over
+    ``signals.user_ids``): their own products (most ordered first), the popular ones and their
+    co-purchase neighbours. A customer's rows do not depend on who else is asked for."""
+    s = signals
+    n_users, n_items = s.n_users, len(s.item_ids)
+    pair, feats = s.pair, s.pair_features
+    pu, pi = pair // n_items, pair % n_items
     mine = asked[pu]
     weights = sp.csr_matrix((feats["dec90"][mine], (pu[mine], pi[mine])),
                             shape=(n_users, n_items))
-
-    # the candidate pairs: own (most ordered first), popular, co-purchase neighbours
-    own = pd.DataFrame({"u": pu[mine], "i": pi[mine], "n": n[mine], "last": last[mine]})
+    own = pd.DataFrame({"u": pu[mine], "i": pi[mine], "n": feats["n"][mine],
+                        "last": feats["last"][mine]})
     own = own.sort_values(["u", "n", "last"], ascending=[True, False, True], kind="stable")
     own = own[own.groupby("u").cumcount() < settings.max_own_candidates]
-    popular = np.argsort(-(pop30 + buyers / (buyers.max() + 1.0)), kind="stable")
-    popular = popular[:settings.candidates_popular]
-    key, cos = _candidate_pairs(own["u"].to_numpy(), own["i"].to_numpy(), popular, asked,
-                                weights, similar, settings.candidates_neighbours)
+    key, cos = _candidate_pairs(own["u"].to_numpy(), own["i"].to_numpy(), s.popular, asked,
+                                weights, s.similar, settings.candidates_neighbours)
     cu, ci = key // n_items, key % n_items
-    at = np.searchsorted(pair, key)
-    at = np.minimum(at, len(pair) - 1)
-    owned = pair[at] == key
-    frame = pd.DataFrame({"customer_id": np.asarray(user_ids, dtype=object)[cu],
-                          "product_id": np.asarray(item_ids, dtype=object)[ci]})
+    at = np.minimum(np.searchsorted(pair, key), max(len(pair) - 1, 0))
+    owned = pair[at] == key if len(pair) else np.zeros(len(key), dtype=bool)
+    frame = pd.DataFrame({"customer_id": s.user_ids[cu], "product_id": s.item_ids[ci]})
     for name in ("n", "dec30", "dec90", "dec365", "season_n"):
         frame[name] = np.where(owned, feats[name][at], 0.0)
     for name in ("last", "first"):
         frame[name] = np.where(owned, feats[name][at], 9999.0)
-    cycle = np.where(owned, own_cycle[at], np.nan)
-    item_cycle = np.where(owned, cycles[ci], np.nan)
+    cycle = np.where(owned, feats["own_cycle"][at], np.nan)
+    item_cycle = np.where(owned, s.cycles[ci], np.nan)
     frame["own_cycle"] = cycle
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["due"] = np.where(cycle > 0, frame["last"] / cycle, np.nan)
         frame["item_due"] = np.where(item_cycle > 0, frame["last"] / item_cycle, np.nan)
-    frame["share"] = frame["n"] / c_orders[cu]
-    frame["pop7_share"] = pop7[ci] / max(pop7.max(), 1.0)
-    frame["pop30_share"] = pop30[ci] / max(pop30.max(), 1.0)
-    frame["pop_trend"] = (pop7[ci] + 1.0) / (pop30[ci] / 4.0 + 1.0)
-    frame["i_last_sold"] = last_sold[ci]
-    frame["i_reprate"] = repeaters[ci] / np.maximum(buyers[ci], 1.0)
+    frame["share"] = frame["n"] / s.c_orders[cu]
+    frame["pop7_share"] = s.pop7[ci] / max(s.pop7.max(), 1.0)
+    frame["pop30_share"] = s.pop30[ci] / max(s.pop30.max(), 1.0)
+    frame["pop_trend"] = (s.pop7[ci] + 1.0) / (s.pop30[ci] / 4.0 + 1.0)
+    frame["i_last_sold"] = s.last_sold[ci]
+    frame["i_reprate"] = s.repeaters[ci] / np.maximum(s.buyers[ci], 1.0)
     frame["cos"] = cos
-    frame["c_repeat_share"] = c_repeat_share[cu]
-    frame["season_pop_share"] = season_pop[ci] / max(season_pop.max(), 1.0)
+    frame["c_repeat_share"] = s.c_repeat_share[cu]
+    frame["season_pop_share"] = s.season_pop[ci] / max(s.season_pop.max(), 1.0)
     groups = frame.groupby("customer_id", sort=False)
     frame["r_n"] = groups["n"].rank(ascending=False, method="min")
     frame["r_pop30"] = groups["pop30_share"].rank(ascending=False, method="min")
-    return Candidates(frame[["customer_id", "product_id", *FEATURES]], as_of)
+    return Candidates(frame[["customer_id", "product_id", *FEATURES]], s.as_of)
+
+
+def candidates(transactions: pd.DataFrame, as_of: pd.Timestamp | str, horizon_days: int,
+               settings: RecommenderSettings, only: np.ndarray | None = None) -> Candidates:
+    """Candidates and their features from the purchases strictly before ``as_of``, for the
+    customers ``only`` (None: every customer). Product and co-purchase signals always come
+    from every customer's purchases, so a customer's rows do not depend on who else is asked
+    for."""
+    signals = candidate_signals(transactions, as_of, horizon_days, settings)
+    asked = (np.ones(signals.n_users, dtype=bool) if only is None
+             else pd.Index(signals.user_ids).isin(pd.Index(only)))
+    return block_candidates(signals, asked, settings)
 
 
 @dataclass(frozen=True, eq=False)
@@ -337,13 +383,12 @@ def fit_ranker(transactions: pd.DataFrame, windows: list[tuple[pd.Timestamp, int
     return Ranker(model.booster_, tuple(windows))
 
 
-def ranked_matrix(ranker: Ranker, found: Candidates, user_ids: np.ndarray,
-                  item_ids: np.ndarray, keep: int) -> sp.csr_matrix:
-    """users x items: the ``keep`` best candidates per customer by the ranker, valued
-    ``RANKED_OFFSET`` + a score in (0, 1] that falls with the rank (others empty)."""
+def _ranked_cells(ranker: Ranker, found: Candidates, users: pd.Index, items: pd.Index,
+                  keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, values) of :func:`ranked_matrix` for the customers of ``found``."""
     frame = found.frame
-    rows = pd.Index(user_ids).get_indexer(frame["customer_id"].to_numpy(dtype=object))
-    cols = pd.Index(item_ids).get_indexer(frame["product_id"].to_numpy(dtype=object))
+    rows = users.get_indexer(frame["customer_id"].to_numpy(dtype=object))
+    cols = items.get_indexer(frame["product_id"].to_numpy(dtype=object))
     ok = (rows >= 0) & (cols >= 0)
     rows, cols = rows[ok], cols[ok]
     score = ranker.score(frame.loc[ok])
@@ -352,9 +397,40 @@ def ranked_matrix(ranker: Ranker, found: Candidates, user_ids: np.ndarray,
     rank = _rank_in_rows(rows)
     top = rank < keep
     value = RANKED_OFFSET + 1.0 / (1.0 + rank[top])
-    return sp.csr_matrix((value.astype(np.float32), (rows[top], cols[top])),
+    return rows[top], cols[top], value.astype(np.float32)
+
+
+def ranked_matrix(ranker: Ranker, found: Candidates, user_ids: np.ndarray,
+                  item_ids: np.ndarray, keep: int) -> sp.csr_matrix:
+    """users x items: the ``keep`` best candidates per customer by the ranker, valued
+    ``RANKED_OFFSET`` + a score in (0, 1] that falls with the rank (others empty)."""
+    rows, cols, value = _ranked_cells(ranker, found, pd.Index(user_ids), pd.Index(item_ids),
+                                      keep)
+    return sp.csr_matrix((value, (rows, cols)), shape=(len(user_ids), len(item_ids)))
+
+
+def ranked_everyone(ranker: Ranker, signals: CandidateSignals, user_ids: np.ndarray,
+                    item_ids: np.ndarray, keep: int, settings: RecommenderSettings,
+                    block: int = RANK_BLOCK) -> sp.csr_matrix:
+    """:func:`ranked_matrix` of every customer's candidates, built and ranked ``block``
+    customers at a time: a customer's best do not depend on the others, and the candidate rows
+    of everyone at once (12M rows x 23 columns at 10M order lines) were a fit's memory peak."""
+    users, items = pd.Index(user_ids), pd.Index(item_ids)
+    rows, cols, values = [], [], []
+    for start in range(0, signals.n_users, block):
+        asked = np.zeros(signals.n_users, dtype=bool)
+        asked[start:start + block] = True
+        r, c, v = _ranked_cells(ranker, block_candidates(signals, asked, settings), users,
+                                items, keep)
+        rows.append(r)
+        cols.append(c)
+        values.append(v)
+    if not rows:
+        return sp.csr_matrix((len(user_ids), len(item_ids)), dtype=np.float32)
+    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(len(user_ids), len(item_ids)))
 
 
-__all__ = ["FEATURES", "RANKED_OFFSET", "Candidates", "Ranker", "candidates", "fit_ranker",
-           "labelled", "make_ranker", "ranked_matrix", "training_windows"]
+__all__ = ["FEATURES", "RANKED_OFFSET", "CandidateSignals", "Candidates", "Ranker",
+           "block_candidates", "candidate_signals", "candidates", "fit_ranker", "labelled",
+           "make_ranker", "ranked_everyone", "ranked_matrix", "training_windows"]

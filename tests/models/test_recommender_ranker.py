@@ -16,9 +16,12 @@ from tailor.models.recommender_ranker import (
     _item_neighbours,
     _top_dense,
     _top_per_row,
+    candidate_signals,
     candidates,
     fit_ranker,
     labelled,
+    ranked_everyone,
+    ranked_matrix,
     training_windows,
 )
 
@@ -171,3 +174,23 @@ def test_candidates_do_not_depend_on_the_block_size(monkeypatch) -> None:
     whole = candidates(tx, as_of, 30, settings).frame
     monkeypatch.setattr(ranker, "DENSE_CELLS", 20 * 7)  # 7 customers per block
     pd.testing.assert_frame_equal(candidates(tx, as_of, 30, settings).frame, whole)
+
+
+def test_ranking_a_block_of_customers_at_a_time_gives_everyone_s_ranking() -> None:
+    """The served model's ranked candidates, built and ranked a few customers at a time, are
+    the cells and values of ranking everyone's candidates at once (and cover everyone)."""
+    tx = _cycles(customers=150, seed=9)
+    as_of = START + 400 * DAY
+    settings = RecommenderSettings(ranker=True, ranker_windows=2, ranker_step_days=14,
+                                   candidates_popular=4, candidates_neighbours=4)
+    model = fit_ranker(tx, training_windows(START, as_of, 30, 30, 7, settings), settings, 30)
+    assert model is not None
+    signals = candidate_signals(tx, as_of, 30, settings)
+    users = np.array(sorted(signals.user_ids) + ["never-bought"], dtype=object)
+    items = np.array(sorted(signals.item_ids), dtype=object)
+    whole = ranked_matrix(model, candidates(tx, as_of, 30, settings), users, items, 5)
+    assert np.diff(whole.indptr)[:-1].min() == 5  # every buyer has its 5, the last none
+    for block in (1, 7, 149, 1_000):
+        got = ranked_everyone(model, signals, users, items, 5, settings, block=block)
+        assert got.shape == whole.shape and got.dtype == whole.dtype
+        assert (got != whole).nnz == 0, block
