@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tailor.models.features import history
+from tailor.models.features import _check_transactions
 
 DAY = np.timedelta64(1, "D")
 
@@ -24,12 +24,21 @@ def _positions(ids: pd.Series, index: pd.Index) -> np.ndarray:
     return index.get_indexer(ids.to_numpy(dtype=object))
 
 
+def _bought_before(transactions: pd.DataFrame, as_of: pd.Timestamp,
+                   columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the purchase lines strictly before ``as_of``: one copy of those columns,
+    not one of the whole :func:`history` and then one of its purchases."""
+    _check_transactions(transactions)
+    keep = ((transactions["timestamp"] < as_of).to_numpy(dtype=bool)
+            & (transactions["quantity"].to_numpy() > 0))
+    return transactions.loc[keep, columns]
+
+
 def purchase_orders(transactions: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """One row per (customer, product, order) bought strictly before ``as_of``, with the order's
     last timestamp: the distinct orders the repeat signals count. Purchase lines only."""
-    past = history(transactions, as_of)
-    buy = past.loc[past["quantity"].to_numpy() > 0, ["customer_id", "product_id", "order_id",
-                                                     "timestamp"]]
+    buy = _bought_before(transactions, as_of, ["customer_id", "product_id", "order_id",
+                                               "timestamp"])
     return buy.groupby(["customer_id", "product_id", "order_id"], sort=False,
                        observed=True)["timestamp"].max().reset_index()
 
@@ -81,8 +90,7 @@ def popularity(
     """Per item, in [0, 1]: distinct buyers in the ``window_days`` before ``as_of``; ties (and
     items unsold in the window) ordered by distinct buyers over all history."""
     as_of = pd.Timestamp(as_of)
-    past = history(transactions, as_of)
-    buy = past.loc[past["quantity"].to_numpy() > 0, ["customer_id", "product_id", "timestamp"]]
+    buy = _bought_before(transactions, as_of, ["customer_id", "product_id", "timestamp"])
     index = pd.Index(item_ids)
 
     def buyers(frame: pd.DataFrame) -> np.ndarray:
@@ -135,7 +143,7 @@ def holdout(
     window = transactions.loc[(stamp >= as_of) & (stamp < end)
                               & (transactions["quantity"] > 0), ["customer_id", "product_id"]]
     window = window.drop_duplicates()
-    seen_before = history(transactions, as_of)["customer_id"].unique()
+    seen_before = transactions.loc[(stamp < as_of).to_numpy(), "customer_id"].unique()
     users = pd.Index(user_ids)
     items = pd.Index(item_ids)
     u = _positions(window["customer_id"], users)

@@ -60,11 +60,14 @@ def _input_example(model_ids: pd.Index, customers: pd.DataFrame | None) -> pd.Da
 
 
 def fit_twin(settings: Settings, clean: Dataset, windows: Windows, params: dict,
-             segments: pd.Series | None = None):
-    """A configuration fit on the history before the holdout (what the gate compares)."""
-    return fit_recommender(history(clean.transactions, windows.holdout_start),
-                           windows.holdout_start, settings.features, settings.recommender,
-                           params, clean.customers, clean.products, segments)
+             segments: pd.Series | None = None, before_holdout: pd.DataFrame | None = None):
+    """A configuration fit on the history before the holdout (what the gate compares);
+    ``before_holdout``: that history when the caller holds it already."""
+    past = (history(clean.transactions, windows.holdout_start) if before_holdout is None
+            else before_holdout)
+    return fit_recommender(past, windows.holdout_start, settings.features,
+                           settings.recommender, params, clean.customers, clean.products,
+                           segments)
 
 
 def validation_metrics(study: optuna.Study, k: int) -> dict[str, float]:
@@ -99,20 +102,21 @@ def fit_recommender_run(
     cfg, feats = settings.recommender, settings.features
     start, as_of = windows.holdout_start, windows.as_of
     tx = history(clean.transactions, as_of)
+    past = history(tx, start)  # one copy of the history before the holdout, for all three
     customers, products = clean.customers, clean.products
     days = validation_days(windows, feats, cfg)
-    params = tune(study, history(tx, start), start, feats, cfg, customers, products, segments,
+    params = tune(study, past, start, feats, cfg, customers, products, segments,
                   n_trials=remaining_trials(study, cfg.n_trials), callbacks=callbacks,
                   days=days)
-    params["ranker"], ranker_check = choose_ranker(
-        history(tx, start), start, days, feats, cfg, params, customers, products)
+    params["ranker"], ranker_check = choose_ranker(past, start, days, feats, cfg, params,
+                                                   customers, products)
     # The served fit runs beside the twin's fit and judgement: LightFM trains without the GIL,
     # so on two free cores both fits take the time of one (each single-threaded, so the same
     # models); their candidate ranking, the memory peak, still runs one at a time.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="served-fit") as pool:
         serving = pool.submit(fit_recommender, tx, as_of, feats, cfg, params, customers,
                               products, segments)
-        twin = fit_twin(settings, clean, windows, params, segments)
+        twin = fit_twin(settings, clean, windows, params, segments, before_holdout=past)
         holdout = evaluate(twin, tx, windows.holdout_days, customers)
         curve = precision_curve(twin, tx, windows.holdout_days, [1, 3, 5, 10, 20])
         served = serving.result()

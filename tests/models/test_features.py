@@ -65,6 +65,17 @@ def test_history_is_strictly_before_as_of(transactions: pd.DataFrame) -> None:
     assert len(past) == (transactions["timestamp"] < AS_OF).sum() == 10
 
 
+def test_history_of_all_rows_shares_their_values_but_not_their_columns(
+        transactions: pd.DataFrame) -> None:
+    everything = history(transactions, transactions["timestamp"].max() + pd.Timedelta(days=1))
+    pd.testing.assert_frame_equal(everything, transactions)
+    assert np.shares_memory(everything["quantity"].to_numpy(), transactions["quantity"].to_numpy())
+    everything["extra"] = 1.0  # a caller's new column stays its own
+    assert "extra" not in transactions.columns
+    assert not np.shares_memory(history(transactions, AS_OF)["quantity"].to_numpy(),
+                                transactions["quantity"].to_numpy())
+
+
 def test_default_as_of_is_midnight_after_last_transaction(transactions: pd.DataFrame) -> None:
     assert default_as_of(transactions) == pd.Timestamp("2024-03-21")
 

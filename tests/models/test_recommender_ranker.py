@@ -186,7 +186,7 @@ def test_ranking_a_block_of_customers_at_a_time_gives_everyone_s_ranking() -> No
     model = fit_ranker(tx, training_windows(START, as_of, 30, 30, 7, settings), settings, 30)
     assert model is not None
     signals = candidate_signals(tx, as_of, 30, settings)
-    users = np.array(sorted(signals.user_ids) + ["never-bought"], dtype=object)
+    users = np.array([*sorted(signals.user_ids), "never-bought"], dtype=object)
     items = np.array(sorted(signals.item_ids), dtype=object)
     whole = ranked_matrix(model, candidates(tx, as_of, 30, settings), users, items, 5)
     assert np.diff(whole.indptr)[:-1].min() == 5  # every buyer has its 5, the last none
@@ -194,3 +194,23 @@ def test_ranking_a_block_of_customers_at_a_time_gives_everyone_s_ranking() -> No
         got = ranked_everyone(model, signals, users, items, 5, settings, block=block)
         assert got.shape == whole.shape and got.dtype == whole.dtype
         assert (got != whole).nnz == 0, block
+
+
+def test_the_ranker_is_chosen_on_the_tuning_customers() -> None:
+    """With ``ranker: auto`` the choice is made on the tuning sample: the same decision and
+    validation precisions as the uncapped choice on exactly those customers' history."""
+    from tailor.models.customer_sample import customers_sample
+    from tailor.models.recommender import choose_ranker
+
+    tx = _cycles(customers=300, seed=12)
+    as_of = START + 400 * DAY
+    features = FeatureSettings(horizon_days=30)
+    capped = RecommenderSettings(ranker="auto", ranker_windows=2, ranker_step_days=14,
+                                 tuning_max_customers=120)
+    whole = capped.model_copy(update={"tuning_max_customers": None})
+    chosen, figures = choose_ranker(tx, as_of, 30, features, capped, FAST)
+    sample = customers_sample(tx[tx["timestamp"] < as_of], 120, capped.seed)
+    assert sample["customer_id"].nunique() == 120
+    assert (chosen, figures) == choose_ranker(sample, as_of, 30, features, whole, FAST)
+    assert set(figures) == {"ranker_precision_at_10", "blend_precision_at_10"}
+    assert figures != choose_ranker(tx, as_of, 30, features, whole, FAST)[1]
