@@ -10,6 +10,7 @@ of the 10M lines is copied or converted.
 from __future__ import annotations
 
 import os
+import threading
 
 import duckdb
 import numpy as np
@@ -74,6 +75,22 @@ FROM t ORDER BY customer_id
 """
 
 
+_lock = threading.Lock()
+_shared: dict[int, duckdb.DuckDBPyConnection] = {}
+
+
+def _database() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process (a forked child opens its own), opened on first use:
+    opening costs ~30 ms, more than the query on a small data set. Each call takes a cursor
+    of its own."""
+    with _lock:
+        pid = os.getpid()
+        if pid not in _shared:
+            _shared.clear()
+            _shared[pid] = duckdb.connect(config={"threads": os.cpu_count() or 1})
+        return _shared[pid]
+
+
 def base_features(transactions: pd.DataFrame, as_of: pd.Timestamp, trend_window_days: int,
                   columns: tuple[str, ...]) -> pd.DataFrame:
     """``columns`` (base feature names the query gives) for every customer with a purchase
@@ -84,7 +101,7 @@ def base_features(transactions: pd.DataFrame, as_of: pd.Timestamp, trend_window_
     window = pd.Timedelta(days=trend_window_days)
     bounds = {"as_of": as_of.to_pydatetime(), "recent_from": (as_of - window).to_pydatetime(),
               "previous_from": (as_of - 2 * window).to_pydatetime()}
-    with duckdb.connect(config={"threads": os.cpu_count() or 1}) as con:
+    with _database().cursor() as con:  # a connection of its own: calls may run in threads
         con.register("tx", transactions)
         out = con.execute(BASE_SQL, bounds).df()
     frame = out[list(columns)].astype("float64")

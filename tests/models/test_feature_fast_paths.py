@@ -213,3 +213,19 @@ def test_base_features_equal_the_pandas_way(clean, days_before_end: int) -> None
     assert got["return_rate"].gt(0).any() and got["orders_previous"].gt(0).any()
     pd.testing.assert_frame_equal(got, want.loc[got.index], check_exact=False, rtol=1e-9,
                                   atol=1e-9)
+
+
+def test_features_built_in_threads_at_once_are_those_built_one_by_one(clean) -> None:
+    """Models build features in threads side by side; each call has its own DuckDB cursor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tailor.models.features import customer_features, default_as_of
+
+    settings = load_settings().features
+    tx = clean.transactions
+    dates = [default_as_of(tx) - pd.Timedelta(days=d) for d in (0, 30, 60, 90, 120, 150)]
+    alone = [customer_features(tx, d, settings) for d in dates]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda d: customer_features(tx, d, settings), dates * 3))
+    for i, frame in enumerate(together):
+        pd.testing.assert_frame_equal(frame, alone[i % len(dates)])
