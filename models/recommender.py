@@ -130,8 +130,8 @@ def choose_ranker(transactions: pd.DataFrame, as_of: pd.Timestamp, days: int,
     """Whether the learned ranker goes into the model (``settings.ranker``; ``"auto"``: when it
     beats the blend alone on the tuning validation, the ``days`` before ``as_of``), and the two
     validation precisions. A choice of the tuning, made on its customers: at most
-    ``settings.tuning_max_customers`` seeded ones (a fit on everyone, with its ranking of
-    every customer, was the longest step of a 10M-line retrain after the study)."""
+    ``settings.tuning_max_customers`` seeded ones (on everyone it is one more full fit, with
+    every customer's candidates ranked)."""
     if settings.ranker != "auto":
         return bool(settings.ranker), {}
     past = customers_sample(history(transactions, as_of), settings.tuning_max_customers,
