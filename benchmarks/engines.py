@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from tailor.configs import load_settings
+from tailor.configs.schema import FeatureSettings
 from tailor.data.io import read_dataset
 from tailor.data.validate import validate_dataset
 from tailor.models.customer_features_sql import BASE_SQL
@@ -144,25 +145,21 @@ def polars_pairs(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     return out.to_pandas()
 
 
-def product_pairs(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """The product's interaction weights (count scheme) as a (customer, product, weight)
-    frame: what build_interactions aggregates before it builds the matrices."""
-    from tailor.models.features import _buyer_codes, _factorized, _sorted_unique
+def product_pairs(tx: pd.DataFrame, as_of: pd.Timestamp,
+                  settings: FeatureSettings) -> pd.DataFrame:
+    """The product's interaction weights (the count scheme) as a (customer, product, weight)
+    frame: what build_interactions aggregates, by its own two steps, before the matrices."""
+    from tailor.models.interactions import _pair_weights, _users_and_items
 
     past = (tx["timestamp"] < as_of).to_numpy(dtype=bool)
-    bought = past & (tx["quantity"].to_numpy() > 0)
-    users, buyers, _ = _buyer_codes(tx["customer_id"], bought, np.zeros(len(tx), dtype=bool))
-    items, products = _factorized(tx["product_id"], bought)
-    order = np.argsort(np.asarray(products, dtype=object))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    key = users.astype(np.int64) * len(products) + rank[items]
-    pairs, inverse = _sorted_unique(key, True)
-    weight = np.bincount(inverse, minlength=len(pairs)).astype(np.float64)
-    return pd.DataFrame({
-        "customer_id": np.asarray(buyers, dtype=object)[pairs // len(products)],
-        "product_id": np.asarray(products, dtype=object)[order][pairs % len(products)],
-        "weight": weight})
+    quantity = tx["quantity"].to_numpy()
+    bought = past & (quantity > 0)
+    users, user_of_line, items, item_of_line = _users_and_items(tx, past, bought, None)
+    u, i, weight = _pair_weights(user_of_line, item_of_line, quantity[bought],
+                                 tx["timestamp"].to_numpy()[bought], len(items), as_of,
+                                 settings.model_copy(update={"interaction_weight": "count"}))
+    return pd.DataFrame({"customer_id": np.asarray(users, dtype=object)[u],
+                         "product_id": np.asarray(items, dtype=object)[i], "weight": weight})
 
 
 def _same_features(got: pd.DataFrame, want: pd.DataFrame, name: str) -> None:
@@ -201,7 +198,7 @@ def main() -> None:
         f"features: DuckDB, {cores} threads": (
             "features", lambda: duckdb_features(tx, as_of, window, cores)),
         "features: Polars": ("features", lambda: polars_features(tx, as_of, window)),
-        "pairs: product (numpy)": ("pairs", lambda: product_pairs(tx, as_of)),
+        "pairs: product (numpy)": ("pairs", lambda: product_pairs(tx, as_of, settings.features)),
         "pairs: DuckDB, 1 thread": ("pairs", lambda: duckdb_pairs(tx, as_of, 1)),
         f"pairs: DuckDB, {cores} threads": ("pairs", lambda: duckdb_pairs(tx, as_of, cores)),
         "pairs: Polars": ("pairs", lambda: polars_pairs(tx, as_of)),

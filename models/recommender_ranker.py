@@ -385,7 +385,7 @@ def fit_ranker(transactions: pd.DataFrame, windows: list[tuple[pd.Timestamp, int
 
 def _ranked_cells(ranker: Ranker, found: Candidates, users: pd.Index, items: pd.Index,
                   keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, values) of :func:`ranked_matrix` for the customers of ``found``."""
+    """(rows, cols, values) of the ``keep`` best candidates of each customer in ``found``."""
     frame = found.frame
     rows = users.get_indexer(frame["customer_id"].to_numpy(dtype=object))
     cols = items.get_indexer(frame["product_id"].to_numpy(dtype=object))
@@ -400,21 +400,14 @@ def _ranked_cells(ranker: Ranker, found: Candidates, users: pd.Index, items: pd.
     return rows[top], cols[top], value.astype(np.float32)
 
 
-def ranked_matrix(ranker: Ranker, found: Candidates, user_ids: np.ndarray,
-                  item_ids: np.ndarray, keep: int) -> sp.csr_matrix:
-    """users x items: the ``keep`` best candidates per customer by the ranker, valued
-    ``RANKED_OFFSET`` + a score in (0, 1] that falls with the rank (others empty)."""
-    rows, cols, value = _ranked_cells(ranker, found, pd.Index(user_ids), pd.Index(item_ids),
-                                      keep)
-    return sp.csr_matrix((value, (rows, cols)), shape=(len(user_ids), len(item_ids)))
-
-
 def ranked_everyone(ranker: Ranker, signals: CandidateSignals, user_ids: np.ndarray,
                     item_ids: np.ndarray, keep: int, settings: RecommenderSettings,
                     block: int = RANK_BLOCK) -> sp.csr_matrix:
-    """:func:`ranked_matrix` of every customer's candidates, built and ranked ``block``
-    customers at a time: a customer's best do not depend on the others, and the candidate rows
-    of everyone at once (12M rows x 23 columns at 10M order lines) were a fit's memory peak."""
+    """users x items: the ``keep`` best candidates per customer by the ranker, valued
+    ``RANKED_OFFSET`` + a score in (0, 1] that falls with the rank (others empty). Built and
+    ranked ``block`` customers at a time: a customer's best do not depend on the others, and
+    the candidate rows of everyone at once (12M rows x 23 columns at 10M order lines) were a
+    fit's memory peak."""
     users, items = pd.Index(user_ids), pd.Index(item_ids)
     rows, cols, values = [], [], []
     for start in range(0, signals.n_users, block):
@@ -433,4 +426,4 @@ def ranked_everyone(ranker: Ranker, signals: CandidateSignals, user_ids: np.ndar
 
 __all__ = ["FEATURES", "RANKED_OFFSET", "CandidateSignals", "Candidates", "Ranker",
            "block_candidates", "candidate_signals", "candidates", "fit_ranker", "labelled",
-           "make_ranker", "ranked_everyone", "ranked_matrix", "training_windows"]
+           "make_ranker", "ranked_everyone", "training_windows"]

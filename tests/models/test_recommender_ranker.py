@@ -21,7 +21,6 @@ from tailor.models.recommender_ranker import (
     fit_ranker,
     labelled,
     ranked_everyone,
-    ranked_matrix,
     training_windows,
 )
 
@@ -178,7 +177,8 @@ def test_candidates_do_not_depend_on_the_block_size(monkeypatch) -> None:
 
 def test_ranking_a_block_of_customers_at_a_time_gives_everyone_s_ranking() -> None:
     """The served model's ranked candidates, built and ranked a few customers at a time, are
-    the cells and values of ranking everyone's candidates at once (and cover everyone)."""
+    the cells and values of ranking everyone's candidates at once, in one block (and cover
+    everyone)."""
     tx = _cycles(customers=150, seed=9)
     as_of = START + 400 * DAY
     settings = RecommenderSettings(ranker=True, ranker_windows=2, ranker_step_days=14,
@@ -188,7 +188,7 @@ def test_ranking_a_block_of_customers_at_a_time_gives_everyone_s_ranking() -> No
     signals = candidate_signals(tx, as_of, 30, settings)
     users = np.array([*sorted(signals.user_ids), "never-bought"], dtype=object)
     items = np.array(sorted(signals.item_ids), dtype=object)
-    whole = ranked_matrix(model, candidates(tx, as_of, 30, settings), users, items, 5)
+    whole = ranked_everyone(model, signals, users, items, 5, settings, block=len(users))
     assert np.diff(whole.indptr)[:-1].min() == 5  # every buyer has its 5, the last none
     for block in (1, 7, 149, 1_000):
         got = ranked_everyone(model, signals, users, items, 5, settings, block=block)
