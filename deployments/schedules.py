@@ -75,6 +75,29 @@ def require_server(timeout_s: float = 5.0) -> str:
     return url
 
 
+def ui_api_mismatch(api_url: str, timeout_s: float = 5.0) -> str | None:
+    """A warning when the server's UI calls another API than ``api_url``, else None.
+
+    ``prefect server start --port P`` serves the API on P, but its UI still calls
+    ``PREFECT_UI_API_URL``, by default built from PREFECT_SERVER_API_HOST/PORT (4200): the
+    pages load and stay blank. A server without a UI (or an older one) is not checked.
+    """
+    import httpx
+
+    root = api_url.rstrip("/").removesuffix("/api")
+    try:
+        response = httpx.get(f"{root}/ui-settings", timeout=timeout_s)
+        response.raise_for_status()
+        ui_calls = str(response.json().get("api_url") or "").rstrip("/")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return None
+    if not ui_calls or ui_calls == api_url.rstrip("/"):
+        return None
+    return (f"the Prefect UI at {root} calls the API at {ui_calls}, not {api_url}: its pages "
+            "will stay blank. Restart the server with PREFECT_SERVER_API_PORT (and _HOST) set "
+            "to where it listens, or PREFECT_UI_API_URL (docs/operations.md, 'Ports').")
+
+
 def _absolute(where: str | Path, base: Path) -> str:
     """A path made absolute against ``base``; URLs (``scheme://...``) are left as they are."""
     if "://" in str(where):
@@ -120,8 +143,9 @@ def _to_deployment(flow: Flow, name: str, cron: str, settings: Settings,
     from prefect.client.schemas.schedules import CronSchedule
     from prefect.types.entrypoint import EntrypointType
 
+    zone = settings.deployments.timezone
     try:
-        schedule = CronSchedule(cron=cron, timezone=settings.deployments.timezone)
+        schedule = CronSchedule(cron=cron, timezone=zone)
     except ValueError as exc:
         raise DeploymentError(f"deployments: cron {cron!r} for {flow.name}/{name} is not "
                               f"valid: {exc}") from None
@@ -130,7 +154,8 @@ def _to_deployment(flow: Flow, name: str, cron: str, settings: Settings,
         schedule=schedule,
         paused=settings.deployments.paused,
         parameters=_parameters(flow, parameters),
-        description=description,
+        # the UI shows a schedule without its zone, and upcoming runs in the browser's zone
+        description=f"{description} Schedule: cron `{cron}` in {zone}.",
         tags=[*TAGS, name],
         entrypoint_type=EntrypointType.MODULE_PATH,
         concurrency_limit=ConcurrencyLimitConfig(

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from tailor.configs import load_settings
 from tailor.configs.schema import Settings
+from tailor.flows.library_noise import summarised_warnings
 from tailor.flows.validated import ValidatedData, load_validated
 from tailor.models.features import default_as_of
 from tailor.tasks.data import build_customer_features, write_table
@@ -29,9 +30,10 @@ def prepare_data(
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     """Validate ``data_dir`` (quarantine into ``out_dir``), then write features as of a date."""
-    settings = load_settings(config_files or [], overrides or [])
-    data = load_validated(data_dir, settings.data, str(Path(out_dir) / "quarantine"))
-    return build_features(settings, data, out_dir, as_of)
+    with summarised_warnings(get_run_logger()):
+        settings = load_settings(config_files or [], overrides or [])
+        data = load_validated(data_dir, settings.data, str(Path(out_dir) / "quarantine"))
+        return build_features(settings, data, out_dir, as_of)
 
 
 @flow(name="build-features", log_prints=True)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from tailor import kinds
 from tailor.configs.schema import Settings
+from tailor.flows.library_noise import summarised_warnings
 from tailor.flows.prepare import build_features
 from tailor.flows.score import score_validated
-from tailor.flows.train import train_challengers
+from tailor.flows.train import report_training, train_challengers
 from tailor.flows.validated import load_validated
 
 SCORES_FILE = "scores.parquet"
@@ -28,8 +29,10 @@ SCORES_FILE = "scores.parquet"
 def run_main_job(data_dir: str, out_dir: str, settings: Settings) -> dict[str, Any]:
     """Prepare, train and score ``data_dir``; every output under ``out_dir``."""
     out = Path(out_dir)
-    data = load_validated(data_dir, settings.data, str(out / "quarantine"))
-    prepared = build_features(settings, data, out_dir)
-    trained = train_challengers(settings, data, list(kinds.kinds()))
-    scored = score_validated(settings, data, str(out / SCORES_FILE))
+    with summarised_warnings(get_run_logger()):
+        data = load_validated(data_dir, settings.data, str(out / "quarantine"))
+        prepared = build_features(settings, data, out_dir)
+        trained = train_challengers(settings, data, list(kinds.kinds()))
+        report_training(trained)
+        scored = score_validated(settings, data, str(out / SCORES_FILE))
     return {"prepare": prepared, "train": trained, "score": scored}

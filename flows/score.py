@@ -24,7 +24,9 @@ from tailor.adapters.score_output import parse_target
 from tailor.adapters.tracking import data_fingerprint, tracking_uri
 from tailor.configs import load_settings
 from tailor.configs.schema import ScoringSettings, Settings
+from tailor.flows.library_noise import summarised_warnings
 from tailor.flows.reporting import markdown_table
+from tailor.flows.run_names import name_flow_runs, pending_name, run_stamp
 from tailor.flows.validated import ValidatedData, load_validated
 from tailor.models.actions import ACTION_COLUMN, action_names
 from tailor.models.features import default_as_of
@@ -52,7 +54,7 @@ def _scoring(settings: Settings, k: int | None) -> ScoringSettings:
     return scoring
 
 
-@flow(name="score-customers", log_prints=True)
+@flow(name="score-customers", flow_run_name=pending_name("score"), log_prints=True)
 def score_customers(
     data_dir: str,
     out: str,
@@ -64,13 +66,27 @@ def score_customers(
     quarantine_dir: str | None = None,
 ) -> dict[str, Any]:
     """Score the customers of ``data_dir`` as of a date (default: the day after the last
-    transaction) with the ``@champion`` models; write to ``out`` (file or ``url#table``)."""
-    settings = load_settings(config_files or [], overrides or [])
-    snapshot = snapshot_dir or _scoring(settings, k).snapshot_dir
-    parse_target(out)  # a bad --out or k fails before any work
-    data = load_validated(data_dir, settings.data,
-                          quarantine_dir or str(_default_quarantine(out, snapshot)))
-    return score_validated(settings, data, out, as_of, k, snapshot_dir)
+    transaction) with the ``@champion`` models; write to ``out`` (file or ``url#table``).
+
+    Args:
+        data_dir: Data set directory (transactions, optional customers and products).
+        out: Score table: a .parquet or .csv path, or a SQLAlchemy URL with #table.
+        as_of: Scoring date (YYYY-MM-DD): features from purchases before it. Empty means the
+            day after the last purchase.
+        k: Recommendations per customer; empty means scoring.k.
+        config_files: YAML files merged over the defaults, in order (as `tailor score -c`).
+        overrides: section.key=value overrides applied last (as `tailor score --set`).
+        snapshot_dir: Where the serving snapshot is published; empty means
+            scoring.snapshot_dir.
+        quarantine_dir: Where rejected rows go; empty means beside the output.
+    """
+    with summarised_warnings(get_run_logger()):
+        settings = load_settings(config_files or [], overrides or [])
+        snapshot = snapshot_dir or _scoring(settings, k).snapshot_dir
+        parse_target(out)  # a bad --out or k fails before any work
+        data = load_validated(data_dir, settings.data,
+                              quarantine_dir or str(_default_quarantine(out, snapshot)))
+        return score_validated(settings, data, out, as_of, k, snapshot_dir)
 
 
 @flow(name="score-validated-customers", log_prints=True)
@@ -107,6 +123,8 @@ def score_validated(settings: Settings, data: ValidatedData, out: str, as_of: st
         logger.warning("scored without %s: no champion; those columns are empty",
                        ", ".join(missing))
     fingerprint = data_fingerprint(clean.transactions)
+    stamp = run_stamp(cutoff.date().isoformat(), fingerprint)
+    name_flow_runs(f"score-validated-{stamp}", {"score-customers": f"score-{stamp}"})
     manifest = {"as_of": cutoff.date().isoformat(), "data_fingerprint": fingerprint,
                 "customers": len(features), "model_versions": versions,
                 "models_fit_before": fitted,
@@ -118,6 +136,10 @@ def score_validated(settings: Settings, data: ValidatedData, out: str, as_of: st
     actions = {name: int(counts.get(name, 0)) for name in action_names(scoring)}
     summary = {**manifest, "rows": len(scores), "actions": actions,
                "missing_champions": missing, "snapshot_dir": snapshot_path}
+    logger.info("scored %s customers as of %s with %s -> %s; next best actions: %s",
+                f"{len(scores):,}", manifest["as_of"],
+                ", ".join(f"{kind} v{v}" for kind, v in versions.items() if v) or "no champion",
+                where, ", ".join(f"{name} {n:,}" for name, n in actions.items()))
     create_markdown_artifact(key="score-customers-summary", markdown=_markdown(summary),
                              description=f"{len(scores):,} customers scored -> {where}")
     return summary

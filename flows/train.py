@@ -31,7 +31,9 @@ from tailor.configs import load_settings
 from tailor.configs.schema import Settings
 from tailor.data.validate import ValidationResult
 from tailor.flows import runners
-from tailor.flows.reporting import markdown_table
+from tailor.flows.library_noise import summarised_warnings
+from tailor.flows.reporting import decision_lines, training_report
+from tailor.flows.run_names import name_flow_runs, pending_name, run_stamp
 from tailor.flows.validated import ValidatedData, load_validated
 from tailor.models.features import default_as_of
 from tailor.models.windows import check_as_of
@@ -39,6 +41,9 @@ from tailor.tasks.gate import apply_decisions, evaluate_gate
 from tailor.tasks.reconcile import reconcile_store
 from tailor.tasks.retry import TRANSIENT_RETRIES
 from tailor.tasks.training import train_model_task
+
+SUMMARY_ARTIFACT = "train-models-summary"
+"""The key of each retrain's decision artifact (the Prefect UI's Artifacts page groups by it)."""
 
 
 @task(name="fingerprint-data", cache_policy=NO_CACHE)
@@ -115,7 +120,7 @@ def _summary_table(results: dict[str, TrackedTraining | SkippedTraining],
     return pd.DataFrame(rows)
 
 
-@flow(name="train-models", log_prints=True)
+@flow(name="train-models", flow_run_name=pending_name("retrain"), log_prints=True)
 def train_models(
     data_dir: str,
     out_dir: str,
@@ -126,12 +131,50 @@ def train_models(
     promote: bool = True,
 ) -> dict[str, Any]:
     """Validate ``data_dir``, train the chosen models as of a date (default: the data's end),
-    and (``promote``) gate each challenger against its champion and move the aliases."""
-    settings = load_settings(config_files or [], overrides or [])
-    chosen = chosen_models(models)
-    run_dir = Path(out_dir) / "runs" / run_folder_name()
-    data = load_validated(data_dir, settings.data, str(run_dir / "quarantine"))
-    return train_challengers(settings, data, chosen, as_of, promote) | {"run_dir": str(run_dir)}
+    and (``promote``) gate each challenger against its champion and move the aliases.
+
+    Args:
+        data_dir: Data set directory (transactions, optional customers and products; parquet
+            or CSV) or an importer's output.
+        out_dir: Where this retrain writes its own folder (runs/train-<time>-<pid>/quarantine).
+        models: Model kinds to train; empty means every kind (segmentation, recommender,
+            churn).
+        as_of: Scoring date (YYYY-MM-DD): models see only purchases before it. Empty means
+            the day after the last purchase.
+        config_files: YAML files merged over the defaults, in order (as `tailor train -c`).
+        overrides: section.key=value overrides applied last (as `tailor train --set`).
+        promote: Gate each challenger against its champion and move the champion alias when
+            it wins; false registers versions without moving any alias.
+    """
+    logger = get_run_logger()
+    with summarised_warnings(logger):
+        settings = load_settings(config_files or [], overrides or [])
+        chosen = chosen_models(models)
+        run_dir = Path(out_dir) / "runs" / run_folder_name()
+        data = load_validated(data_dir, settings.data, str(run_dir / "quarantine"))
+        summary = train_challengers(settings, data, chosen, as_of, promote)
+        report_training(summary)
+        if summary["skipped"] and len(summary["skipped"]) == len(summary["models"]):
+            # a Failed run, so that the operator is told (nothing new will serve)
+            raise NothingTrainedError("no model could be trained on this data: " + "; ".join(
+                reason for reason in summary["skipped"].values()))
+        return summary | {"run_dir": str(run_dir)}
+
+
+class NothingTrainedError(ValueError):
+    """Every chosen model was skipped: the data cannot train any of them."""
+
+
+def report_training(summary: dict[str, Any]) -> None:
+    """On the flow run an operator opens: the outcome and each decision in its log, and the
+    decision artifact (its card counts what was trained and promoted)."""
+    table = pd.DataFrame(summary["models"])
+    markdown, card = training_report(summary["as_of"], table, summary["parent_run_id"])
+    logger = get_run_logger()
+    logger.info("retrain: %s", card)
+    for line in decision_lines(table):
+        logger.info(line)
+    create_markdown_artifact(key=SUMMARY_ARTIFACT, markdown=markdown, description=card)
 
 
 def chosen_models(models: list[str] | None) -> list[str]:
@@ -186,7 +229,8 @@ def _train(settings: Settings, data: ValidatedData, chosen: list[str], as_of: st
                          default_as_of(result.dataset.transactions))
     clean = result.dataset.before(cutoff)  # nothing at or after the scoring date is read
     fp = fingerprint(clean.transactions)
-    stamp = f"{cutoff.date().isoformat()}-{fp[:8]}"
+    stamp = run_stamp(cutoff.date().isoformat(), fp)
+    name_flow_runs(f"train-challengers-{stamp}", {"train-models": f"retrain-{stamp}"})
     parent = open_parent_run(settings, f"train-{stamp}", fp, result, cutoff, chosen, runner)
     try:
         futures = {spec.kind: train_model_task.submit(spec.kind, settings, clean, cutoff,
@@ -207,12 +251,6 @@ def _train(settings: Settings, data: ValidatedData, chosen: list[str], as_of: st
     table = _summary_table(results, decisions)
     log_decisions(settings, parent, table, list(decisions.values()))
     close_parent_run(settings, parent, ok=True)
-    create_markdown_artifact(
-        key="train-models-summary",
-        markdown=f"# Trained models as of {cutoff.date()}\n\n" + markdown_table(table)
-        + f"\n\nMLflow parent run `{parent}`; model runs in the table.",
-        description=f"MLflow parent run {parent}",
-    )
     return {"as_of": cutoff.date().isoformat(), "parent_run_id": parent,
             "fingerprint": fp, "models": table.to_dict(orient="records"),
             "skipped": {kind: res.reason for kind, res in results.items()

@@ -26,6 +26,7 @@ from tailor.data.validate import (
 )
 from tailor.models.features import customer_features
 from tailor.tasks.retry import TRANSIENT_RETRIES
+from tailor.tasks.run_log import run_logger, validation_lines
 
 
 @task(name="load-data", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
@@ -43,6 +44,9 @@ def validate(raw: Dataset, settings: DataSettings, quarantine_dir: str) -> Valid
     except DataContractError as exc:
         raise write_failed_quarantine(exc, Path(quarantine_dir)) from exc
     write_quarantine(result, Path(quarantine_dir))
+    logger = run_logger()
+    for line in validation_lines(result.summary, raw.sources, quarantine_dir):
+        logger.info(line)
     return result
 
 

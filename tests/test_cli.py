@@ -18,7 +18,7 @@ COMMANDS = [[], ["data"], ["data", "generate"], ["data", "validate"], ["data", "
             ["data", "import", "online-retail"], ["data", "import", "movielens"],
             ["prepare"], ["train"], ["score"], ["run"], ["models"], ["promote"], ["rollback"],
             ["ui"], ["serve"], ["deploy"], ["serve-flows"], ["config"], ["config", "show"],
-            ["doctor"]]
+            ["doctor"], ["audit"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "tailor")

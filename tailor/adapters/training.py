@@ -29,6 +29,37 @@ from tailor.models.windows import Windows
 
 
 @dataclass(frozen=True)
+class TuningSummary:
+    """What the Optuna study of one training did, for the run's log: its trials by state, the
+    best value of its objective, and the seconds its trials took."""
+
+    objective: str
+    direction: str
+    trials: int
+    complete: int
+    pruned: int
+    failed: int
+    best_value: float | None
+    seconds: float
+
+
+def tuning_summary(study: optuna.Study, objective: str) -> TuningSummary:
+    """The study's trials counted by state (a resumed study counts its earlier trials too)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds()
+                  for t in trials if t.datetime_start and t.datetime_complete)
+    return TuningSummary(
+        objective=objective, direction=study.direction.name.lower(), trials=len(trials),
+        complete=len(complete), pruned=states.count(TrialState.PRUNED),
+        failed=states.count(TrialState.FAIL),
+        best_value=float(study.best_value) if complete else None, seconds=seconds)
+
+
+@dataclass(frozen=True)
 class TrackedTraining:
     kind: str
     run_id: str
@@ -38,6 +69,7 @@ class TrackedTraining:
     metrics: Mapping[str, float]
     twin: Any = None
     windows: Windows | None = None
+    tuning: TuningSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +197,8 @@ def track_training(
         tracking.end_run(client, run_id, ok=False)
         raise
     return TrackedTraining(kind, run_id, experiment, logged.model_uri, logged.version,
-                           result.metrics, result.twin, result.windows)
+                           result.metrics, result.twin, result.windows,
+                           tuning_summary(study, study_objective))
 
 
 def train_model(

@@ -38,6 +38,7 @@ for _name, _command in (
         ("models", registry.models_cmd),
         ("promote", registry.promote_cmd),
         ("rollback", registry.rollback_cmd),
+        ("audit", registry.audit_cmd),
         ("doctor", registry.doctor_cmd),
         ("ui", registry.ui_cmd),
         ("score", pipeline.score),

@@ -23,6 +23,9 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override one value: section.key=value (repeatable)."),
 ]
 
+CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+"""Prefect's terminal handler level (its logging.yml key handlers.console.level)."""
+
 # Set by the root callback (--debug) before any command runs.
 DEBUG = {"on": False}
 
@@ -31,29 +34,22 @@ def quiet_services(hide_prefect_errors: bool = True) -> None:
     """Keep local runs offline and readable: no telemetry, no chatty server logs, and (unless
     --debug) no Prefect tracebacks: a failing command prints one clear line instead."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # INFO reaches the flow run's log on a Prefect server (the operator's view); the terminal
+    # shows warnings, and Prefect's traceback of a failing task (ERROR) only with --debug
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     if DEBUG["on"] or not hide_prefect_errors:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    else:  # Prefect logs a failing task's traceback at ERROR: only --debug shows it
-        os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"
+        os.environ.setdefault(CONSOLE_LEVEL, "WARNING")
+    else:
+        os.environ[CONSOLE_LEVEL] = "CRITICAL"
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     # with a tracking server MLflow prints each run's and experiment's URL on stdout
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    import logging
-    import warnings
+    from tailor.flows.library_noise import quiet_libraries
 
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    # MLflow's hint about integer columns in inferred signatures: ours are never null.
-    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-    # PyMC-Marketing's imports: a notice about ArviZ's next major version, and PyTensor's
-    # about BLAS (its C backend is only used for the BTYD fits, which are small)
-    warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor")
-    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    quiet_libraries()
 
 
 def settings(config: list[Path] | None, overrides: list[str] | None) -> Settings:

@@ -56,12 +56,6 @@ def print_training(summary: dict) -> None:
                    f"{champ}: {verdict} ({row['reason']})")
 
 
-def nothing_trained(summary: dict) -> bool:
-    """True when every requested model was skipped (the only way `tailor train` fails on
-    data that validates)."""
-    return bool(summary["skipped"]) and len(summary["skipped"]) == len(summary["models"])
-
-
 def print_scoring(summary: dict) -> None:
     """Rows scored, the champion version behind each column, and the action counts."""
     typer.echo(f"scored {summary['rows']:,} customers as of {summary['as_of']} -> "

@@ -1,4 +1,5 @@
-"""The MLflow registry commands: ``models``, ``promote``, ``rollback``, ``doctor``, ``ui``.
+"""The MLflow registry commands: ``models``, ``promote``, ``rollback``, ``audit``, ``doctor``,
+``ui``.
 They talk to the store directly, without Prefect."""
 
 from __future__ import annotations
@@ -78,6 +79,45 @@ def rollback_cmd(
     except (RegistryError, ValueError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"{move.model}@champion: v{move.from_version} -> v{move.to_version}")
+
+
+def audit_cmd(
+    model: Annotated[str | None, typer.Argument(
+        help="segmentation, recommender or churn (default: every model).")] = None,
+    at: Annotated[str | None, typer.Option(
+        help="Also say which version was champion at this time (ISO 8601; naive is UTC).")
+                  ] = None,
+    failed: Annotated[bool, typer.Option(
+        "--failed", help="Include moves that failed or were interrupted.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """The registry's audit trail: every alias move, oldest first (when, model, alias, from,
+    to, kind, who, why, audit run)."""
+    resolved = settings(config, set_)
+    quiet_services()
+    from tailor.adapters.registry import RegistryError, model_kinds
+    from tailor.adapters.registry_audit import audit_trail, champion_at
+    from tailor.adapters.tracking import client_for
+
+    client = client_for(resolved.tracking)
+    try:
+        trail = audit_trail(client, model, include_failed=failed)
+        champions = ({name: champion_at(client, name, at) for name in
+                      ([model] if model else model_kinds(client))} if at else {})
+    except (RegistryError, ValueError) as exc:
+        raise fail(f"tailor audit: {exc}") from None
+    if trail.empty:
+        typer.echo("no alias move recorded yet")
+    for row in trail.itertuples(index=False):
+        moved = f"v{row.from_version} -> v{row.to_version}" if row.from_version else (
+            f"(none) -> v{row.to_version}")
+        failed_note = "" if row.status == "FINISHED" else f" [{row.status}]"
+        typer.echo(f"{row.at:%Y-%m-%d %H:%M:%S}Z  {row.model}@{row.alias}  {moved}  "
+                   f"{row.kind} by {row.actor}: {row.reason}  (audit run {row.run_id})"
+                   f"{failed_note}")
+    for name, version in champions.items():
+        typer.echo(f"champion of {name} at {at}: " + (f"v{version}" if version else "none"))
 
 
 def doctor_cmd(

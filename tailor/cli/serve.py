@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tailor.cli._common import ConfigOpt, SetOpt, fail, quiet_services, settings
+from tailor.cli._common import CONSOLE_LEVEL, ConfigOpt, SetOpt, fail, quiet_services, settings
 from tailor.configs import Settings
 
 if TYPE_CHECKING:  # imports Prefect: only when a command needs it
@@ -37,9 +37,16 @@ def _plan(resolved: Settings, config: list[Path] | None, set_: list[str] | None,
           work_pool: str | None = None) -> tuple[str, BuiltDeployments, list[str]]:
     """The server's URL, the deployments built from the settings, and what they would
     change on the server; raises DeploymentError (no server, bad schedule...)."""
-    from tailor.deployments.schedules import build_deployments, changes_on_server, require_server
+    from tailor.deployments.schedules import (
+        build_deployments,
+        changes_on_server,
+        require_server,
+        ui_api_mismatch,
+    )
 
     url = require_server()
+    if warning := ui_api_mismatch(url):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     built = build_deployments(resolved, config or [], list(set_ or []), work_pool=work_pool)
     return url, built, changes_on_server(built.deployments)
 
@@ -49,6 +56,11 @@ def deploy_cmd(
         help="Put the deployments on this Prefect process work pool (created if missing); "
              "`prefect worker start --pool NAME` runs them. Default: `tailor serve-flows`.")
                          ] = None,
+    notify: Annotated[str | None, typer.Option(
+        help="Be told when a run of these deployments fails, crashes or is late, or when no "
+             "runner polls for them: a webhook URL (JSON POST with a `text` field, as Slack "
+             "and Teams incoming webhooks take), or block:SLUG/NAME for a notification block "
+             "already on the server. Creates or replaces two Prefect automations.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -57,6 +69,7 @@ def deploy_cmd(
     --work-pool, then run them."""
     resolved = settings(config, set_)
     quiet_services()
+    from tailor.deployments.notify import NotifyError, set_up_notifications
     from tailor.deployments.schedules import (
         DeploymentError,
         describe,
@@ -69,7 +82,8 @@ def deploy_cmd(
         if work_pool and ensure_work_pool(work_pool):
             typer.echo(f"created process work pool {work_pool}")
         ids = register(built.deployments)
-    except DeploymentError as exc:
+        notification = set_up_notifications(notify, ids.values()) if notify else None
+    except (DeploymentError, NotifyError) as exc:
         raise fail(str(exc)) from None
     for line in changes:
         typer.echo(f"changed {line}")
@@ -78,6 +92,10 @@ def deploy_cmd(
         typer.echo(f"  {describe(deployment)}  id {ids[deployment.full_name]}")
     for note in built.skipped:
         typer.echo(f"  skipped {note}")
+    if notification is not None:
+        for name, automation_id in notification.automations.items():
+            typer.echo(f"automation {name!r} id {automation_id} notifies through block "
+                       f"{notification.block}")
     if work_pool:
         typer.echo(f"runs execute on work pool {work_pool}: start a worker with "
                    f"`prefect worker start --pool {work_pool}` (or `tailor stack up "
@@ -96,7 +114,8 @@ def serve_flows_cmd(
     """Register the scheduled deployments and execute their runs in this process (Prefect
     serve(); Ctrl-C stops). Needs the Prefect server at $PREFECT_API_URL."""
     resolved = settings(config, set_)
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # show each run starting/ending
+    # the runner's terminal (or journal) shows each run starting and ending
+    os.environ.setdefault(CONSOLE_LEVEL, "INFO")
     quiet_services(hide_prefect_errors=False)
     from tailor.deployments.schedules import DeploymentError, serve_deployments
 

@@ -1,28 +1,18 @@
-"""Deployments on a REAL Prefect server: `tailor deploy` registers the cron schedules and
-`tailor serve-flows` executes a retrain (and a scoring) run triggered through the API.
-
-The server is `prefect server start` in its own process group, with its own PREFECT_HOME and a
-sqlite database in tmp (PREFECT_API_DATABASE_CONNECTION_URL; a postgresql+asyncpg://... URL
-there is how Prefect would run on PostgreSQL). MLflow and Optuna stores are sqlite files in tmp
-too; only trial counts are tiny. Every process is stopped (its whole group) even on failure.
+"""Deployments on a REAL Prefect server (:mod:`.prefect_server`): `tailor deploy` registers the
+cron schedules and `tailor serve-flows` executes a retrain (and a scoring) run triggered
+through the API. MLflow and Optuna stores are sqlite files in tmp; only trial counts are tiny.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -39,82 +29,28 @@ from tailor.deployments.schedules import (
     changes_on_server,
 )
 
+from .prefect_server import (
+    TAILOR,
+    api,
+    clean_env,
+    client_of,
+    free_port,
+    running_server,
+    start,
+    stop,
+    tail,
+    wait_for,
+)
+
 pytestmark = pytest.mark.slow
 
-TAILOR = str(Path(sys.executable).with_name("tailor"))
 RETRAIN_CRON, SCORE_CRON, ZONE = "30 2 * * 0", "15 6 * * *", "Asia/Tokyo"  # UTC+9
-FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """This machine's environment without any Prefect/MLflow setting a developer may have."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PREFECT_") and k != "MLFLOW_TRACKING_URI"}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="true", MLFLOW_ENABLE_TELEMETRY="false", **extra)
-    return env
-
-
-def _start(command: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the whole process group (flow runs are children), SIGKILL what remains."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _tail(log: Path, chars: int = 4000) -> str:
-    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("prefect-server")
-    port = _free_port()
-    env = _clean_env(
-        root / "home",
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{root / 'prefect.db'}",
-        PREFECT_UI_ENABLED="false",
-        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
-    )
-    log = root / "server.log"
-    process = _start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                      "--port", str(port)], env, log, root)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"prefect server exited with {process.returncode}:\n{_tail(log)}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prefect server not healthy after 120 s:\n{_tail(log)}")
-            time.sleep(0.5)
-        yield {"url": url, "root": root, "log": log}
-    finally:
-        _stop(process)
+    with running_server(tmp_path_factory.mktemp("prefect-server")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def deployed(server: dict[str, Any], world: dict[str, Any]) -> dict[str, Any]:
-    env = _clean_env(server["root"] / "home", PREFECT_API_URL=server["url"])
+    env = clean_env(server["root"] / "home", PREFECT_API_URL=server["url"])
     # run from the data's parent: relative paths in the config resolve against it
     done = subprocess.run([TAILOR, "deploy", "--config", str(world["config"])], env=env,
                           cwd=world["root"], capture_output=True, text=True, timeout=120)
@@ -150,48 +86,16 @@ def deployed(server: dict[str, Any], world: dict[str, Any]) -> dict[str, Any]:
     return {"env": env, "stdout": done.stdout}
 
 
-@contextmanager
-def _api(url: str) -> Iterator[None]:
-    """Point this process's Prefect client at ``url`` for the block only."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        yield
-
-
-@contextmanager
-def _client(url: str) -> Iterator[Any]:
-    from prefect.client.orchestration import get_client
-
-    with _api(url), get_client(sync_client=True) as client:
-        yield client
-
-
-def _wait_for(client: Any, run_id: Any, serve: subprocess.Popen, log: Path,
-              timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        run = client.read_flow_run(run_id)
-        if run.state is not None and run.state.type.value in FINAL:
-            return run
-        if serve.poll() is not None:
-            pytest.fail(f"tailor serve-flows exited with {serve.returncode}:\n{_tail(log)}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"run {run.name} still {run.state_name} after {timeout_s} s:\n"
-                        f"{_tail(log)}")
-        time.sleep(1)
-
-
 def test_deploy_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
-    unset = subprocess.run([TAILOR, "deploy"], env=_clean_env(tmp_path / "home"),
+    unset = subprocess.run([TAILOR, "deploy"], env=clean_env(tmp_path / "home"),
                            capture_output=True, text=True, timeout=120)
     assert unset.returncode == 1
     assert "PREFECT_API_URL is not set" in unset.stderr
     assert "prefect server start" in unset.stderr
 
-    url = f"http://127.0.0.1:{_free_port()}/api"
+    url = f"http://127.0.0.1:{free_port()}/api"
     nobody = subprocess.run([TAILOR, "serve-flows"],
-                            env=_clean_env(tmp_path / "home", PREFECT_API_URL=url),
+                            env=clean_env(tmp_path / "home", PREFECT_API_URL=url),
                             capture_output=True, text=True, timeout=120)
     assert nobody.returncode == 1
     assert f"no Prefect server answers at PREFECT_API_URL={url}" in nobody.stderr
@@ -201,13 +105,15 @@ def test_deploy_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
 def test_deployments_carry_the_configured_cron_and_parameters(
         server: dict[str, Any], world: dict[str, Any], deployed: dict[str, Any]) -> None:
     root = world["root"]
-    with _client(server["url"]) as client:
+    with client_of(server["url"]) as client:
         retrain = client.read_deployment_by_name(f"{RETRAIN_FLOW}/{RETRAIN_DEPLOYMENT}")
         score = client.read_deployment_by_name(f"{SCORE_FLOW}/{SCORE_DEPLOYMENT}")
     for deployment, cron in ((retrain, RETRAIN_CRON), (score, SCORE_CRON)):
         assert [(s.schedule.cron, s.schedule.timezone, s.active)
                 for s in deployment.schedules] == [(cron, ZONE, True)]
         assert deployment.paused is False
+        # the UI shows schedules without their zone: the description says it
+        assert deployment.description.endswith(f"Schedule: cron `{cron}` in {ZONE}.")
         # one run at a time; a run due meanwhile waits (two retrains must not gate at once)
         assert deployment.global_concurrency_limit is not None
         assert deployment.global_concurrency_limit.limit == 1
@@ -224,18 +130,30 @@ def test_deployments_carry_the_configured_cron_and_parameters(
         deployed["stdout"])
 
 
+def test_the_run_form_describes_every_parameter(
+        server: dict[str, Any], deployed: dict[str, Any]) -> None:
+    """The UI's "Custom run" form shows each parameter's description, read by Prefect from
+    the flow's docstring (its Args section) and stored with the deployment."""
+    with client_of(server["url"]) as client:
+        for name in (f"{RETRAIN_FLOW}/{RETRAIN_DEPLOYMENT}", f"{SCORE_FLOW}/{SCORE_DEPLOYMENT}"):
+            schema = client.read_deployment_by_name(name).parameter_openapi_schema
+            undescribed = [key for key, field in schema["properties"].items()
+                           if len(field.get("description") or "") < 20]
+            assert schema["properties"] and not undescribed, (name, undescribed)
+
+
 def test_serve_flows_runs_a_triggered_retrain_then_scoring(
         server: dict[str, Any], world: dict[str, Any], deployed: dict[str, Any]) -> None:
     log = world["root"] / "serve.log"
     env = {**deployed["env"], "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-    serve = _start([TAILOR, "serve-flows", "--config", str(world["config"])], env, log,
+    serve = start([TAILOR, "serve-flows", "--config", str(world["config"])], env, log,
                    world["root"])
     try:
-        with _client(server["url"]) as client:
+        with client_of(server["url"]) as client:
             retrain = client.read_deployment_by_name(f"{RETRAIN_FLOW}/{RETRAIN_DEPLOYMENT}")
             run = client.create_flow_run_from_deployment(retrain.id)
-            run = _wait_for(client, run.id, serve, log, timeout_s=360)
-            assert run.state.type.value == "COMPLETED", f"{run.state}\n{_tail(log)}"
+            run = wait_for(client, run.id, serve, log, timeout_s=360)
+            assert run.state.type.value == "COMPLETED", f"{run.state}\n{tail(log)}"
 
             registry = MlflowClient(tracking_uri=f"sqlite:///{world['store'] / 'mlflow.db'}",
                                     registry_uri=f"sqlite:///{world['store'] / 'mlflow.db'}")
@@ -247,20 +165,20 @@ def test_serve_flows_runs_a_triggered_retrain_then_scoring(
 
             score = client.read_deployment_by_name(f"{SCORE_FLOW}/{SCORE_DEPLOYMENT}")
             scored = client.create_flow_run_from_deployment(score.id)
-            scored = _wait_for(client, scored.id, serve, log, timeout_s=90)
-            assert scored.state.type.value == "COMPLETED", f"{scored.state}\n{_tail(log)}"
+            scored = wait_for(client, scored.id, serve, log, timeout_s=90)
+            assert scored.state.type.value == "COMPLETED", f"{scored.state}\n{tail(log)}"
         assert "re-registering" not in log.read_text()  # same config and cwd: no change
         assert (world["root"] / "out" / "scores.parquet").stat().st_size > 0
         assert (published(world["root"] / "snapshot") / "manifest.json").exists()
     finally:
-        _stop(serve)
+        stop(serve)
 
 
 def test_registering_from_another_directory_reports_the_changed_paths(
         server: dict[str, Any], world: dict[str, Any], deployed: dict[str, Any]) -> None:
     root, config = world["root"], world["config"]
     elsewhere = build_deployments(load_settings([config]), [config], base=root / "data")
-    with _api(server["url"]):
+    with api(server["url"]):
         changes = changes_on_server(elsewhere.deployments)
         same = changes_on_server(build_deployments(load_settings([config]), [config],
                                                    base=root).deployments)
@@ -275,7 +193,7 @@ def test_the_server_schedules_runs_on_the_cron_in_its_timezone(
     # Guards the SQLAlchemy pin: with SQLAlchemy 2.1, Prefect 3.8's scheduler bulk insert
     # fails ("please supply a bulk_dml decorated function") and no scheduled run is created.
     deadline = time.monotonic() + 10
-    with _client(server["url"]) as client:
+    with client_of(server["url"]) as client:
         retrain = client.read_deployment_by_name(f"{RETRAIN_FLOW}/{RETRAIN_DEPLOYMENT}")
         from prefect.client.schemas.filters import DeploymentFilter
 
@@ -286,7 +204,7 @@ def test_the_server_schedules_runs_on_the_cron_in_its_timezone(
             if runs or time.monotonic() > deadline:
                 break
             time.sleep(1)
-    assert runs, f"no scheduled runs after 10 s; server log:\n{_tail(server['log'])}"
+    assert runs, f"no scheduled runs after 10 s; server log:\n{tail(server['log'])}"
     for run in runs:
         local = datetime.fromisoformat(str(run.expected_start_time)).astimezone(ZoneInfo(ZONE))
         # "30 2 * * 0" in Tokyo: Sundays 02:30 there, Saturdays 17:30 UTC

@@ -27,7 +27,7 @@ TINY = ["segmentation.n_trials=2", "segmentation.k_max=5", "recommender.n_trials
         "churn.families=[logistic]", "churn.importance_repeats=1"]
 
 
-def _train(tmp_path: Path, *generate_overrides: str
+def _train(tmp_path: Path, *generate_overrides: str, cli_args: tuple[str, ...] = ()
            ) -> tuple[subprocess.CompletedProcess[str], MlflowClient]:
     """`tailor train` in its own process, as a user runs it (on the test session's Prefect
     API, so it does not start a server of its own)."""
@@ -36,7 +36,7 @@ def _train(tmp_path: Path, *generate_overrides: str
     write_generated(generate(settings.generate), tmp_path / "data")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = [str(TAILOR), "train", "--data", str(tmp_path / "data"),
-            "--out", str(tmp_path / "out")]
+            "--out", str(tmp_path / "out"), *cli_args]
     for item in [f"tracking.mlflow_tracking_uri={store}",
                  f"tracking.optuna_storage=sqlite:///{tmp_path / 'optuna.db'}", *TINY]:
         args += ["--set", item]
@@ -95,3 +95,15 @@ def test_below_one_label_window_churn_says_which_rule_and_setting(tmp_path: Path
     for needed in ("churn.min_history_days (60)", "features.horizon_days (90)",
                    "features.min_holdout_days (14)", "2023-01-01", "--as-of"):
         assert needed in line, needed
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_retrain_that_trains_nothing_fails_saying_why(tmp_path: Path) -> None:
+    """A scheduled retrain that skips every model must be a Failed run (the operator is told),
+    not a Completed one that changed nothing."""
+    result, client = _train(tmp_path, "generate.days=140", cli_args=("--models", "churn"))
+    assert result.returncode == 1, result.output
+    assert ("tailor train: no model could be trained on this data: churn: not enough history "
+            "before as_of") in result.output
+    assert "Traceback" not in result.output
+    assert client.search_registered_models("name = 'tailor-churn'") == []

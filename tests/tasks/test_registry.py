@@ -268,3 +268,24 @@ def test_moves_and_audit_on_a_postgresql_store(pg_url: str, tmp_path: Path) -> N
         with admin.connect() as conn:
             conn.execute(sa.text(f'drop database if exists "{db}" with (force)'))
         admin.dispose()
+
+
+def test_tailor_audit_prints_the_trail_and_the_champion_at_a_time(store: Store) -> None:
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+
+    client, name = store.client, fresh_model(store)
+    registry.promote(client, name, 1, actor="alice", reason="first")
+    between = datetime.now(UTC)
+    registry.promote(client, name, 2, actor="bob", reason="beats v1")
+    registry.rollback(client, name, actor="oncall", reason="bad predictions")
+    result = CliRunner().invoke(app, ["audit", name, "--at", between.isoformat(),
+                                      "--set", f"tracking.mlflow_tracking_uri={store.uri}"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split("  ")[1:3] for line in lines[:3]] == [
+        [f"{name}@champion", "(none) -> v1"], [f"{name}@champion", "v1 -> v2"],
+        [f"{name}@champion", "v2 -> v1"]]
+    assert "rollback by oncall: bad predictions" in lines[2]
+    assert lines[3] == f"champion of {name} at {between.isoformat()}: v1"
