@@ -88,10 +88,12 @@ def ui_api_mismatch(api_url: str, timeout_s: float = 5.0) -> str | None:
     try:
         response = httpx.get(f"{root}/ui-settings", timeout=timeout_s)
         response.raise_for_status()
-        ui_calls = str(response.json().get("api_url") or "").rstrip("/")
+        ui = response.json()
+        ui_calls = str(ui.get("api_url") or "").rstrip("/")
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
-    if not ui_calls or ui_calls == api_url.rstrip("/"):
+    # a server without its UI (PREFECT_UI_ENABLED=false) lists no UI and has nothing to break
+    if not ui.get("available_uis", True) or not ui_calls or ui_calls == api_url.rstrip("/"):
         return None
     return (f"the Prefect UI at {root} calls the API at {ui_calls}, not {api_url}: its pages "
             "will stay blank. Restart the server with PREFECT_SERVER_API_PORT (and _HOST) set "

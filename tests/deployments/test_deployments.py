@@ -42,14 +42,17 @@ from .prefect_server import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+# one server for the module: its tests share the deployments it registers
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deployments")]
 
 RETRAIN_CRON, SCORE_CRON, ZONE = "30 2 * * 0", "15 6 * * *", "Asia/Tokyo"  # UTC+9
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_server(tmp_path_factory.mktemp("prefect-server")) as running:
+    # started as `prefect server start --port P` alone: its UI calls 4200, which deploy flags
+    with running_server(tmp_path_factory.mktemp("prefect-server"), ui=True,
+                        set_api_port=False) as running:
         yield running
 
 
@@ -83,7 +86,7 @@ def deployed(server: dict[str, Any], world: dict[str, Any]) -> dict[str, Any]:
     done = subprocess.run([TAILOR, "deploy", "--config", str(world["config"])], env=env,
                           cwd=world["root"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr + done.stdout
-    return {"env": env, "stdout": done.stdout}
+    return {"env": env, "stdout": done.stdout, "stderr": done.stderr}
 
 
 def test_deploy_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
@@ -128,6 +131,11 @@ def test_deployments_carry_the_configured_cron_and_parameters(
     assert score.parameters["snapshot_dir"] == str(root / "snapshot")
     assert f"{RETRAIN_FLOW}/{RETRAIN_DEPLOYMENT}: cron '{RETRAIN_CRON}' ({ZONE}, active)" in (
         deployed["stdout"])
+
+
+def test_deploy_warns_that_the_ui_calls_another_port(deployed: dict[str, Any]) -> None:
+    assert "calls the API at http://127.0.0.1:4200/api" in deployed["stderr"]
+    assert "PREFECT_SERVER_API_PORT" in deployed["stderr"]
 
 
 def test_the_run_form_describes_every_parameter(
