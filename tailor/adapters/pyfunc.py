@@ -11,6 +11,7 @@ which score through the same inference code.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import tempfile
 from dataclasses import dataclass
@@ -34,8 +35,30 @@ INFERENCE_REQUIREMENTS = ("mlflow-skinny", "numpy", "pandas", "scipy", "scikit-l
                           "cloudpickle", "threadpoolctl")
 
 
+_IMPORT_NAMES = {"mlflow-skinny": "mlflow", "scikit-learn": "sklearn"}
+
+
+def _installed_version(distribution: str) -> str:
+    """The installed version of ``distribution``; from the module's ``__version__`` when the
+    package metadata lookup fails (seen once in a CI run, for cloudpickle, while three model
+    trainings logged their models at once)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        import importlib
+
+        return str(importlib.import_module(_IMPORT_NAMES.get(distribution, distribution))
+                   .__version__)
+
+
+@functools.cache
+def _pinned_requirements() -> tuple[str, ...]:
+    return tuple(f"{name}=={_installed_version(name)}" for name in INFERENCE_REQUIREMENTS)
+
+
 def inference_requirements() -> list[str]:
-    return [f"{name}=={metadata.version(name)}" for name in INFERENCE_REQUIREMENTS]
+    """The pins of what the model's code imports, read once per process."""
+    return list(_pinned_requirements())
 
 
 @dataclass(frozen=True)
