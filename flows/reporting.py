@@ -9,7 +9,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub-style markdown table (no extra dependency)."""
     def cell(value: object) -> str:
         if isinstance(value, float):
-            return f"{value:.4f}"
+            return "" if value != value else f"{value:.4f}"  # NaN: an empty cell
         return "" if value is None else str(value).replace("|", "\\|")
 
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
@@ -44,6 +44,13 @@ def _table_reason(row: pd.Series) -> str:
     return reason.removeprefix(f"{row['gate_metric']} {score:.4f} ")
 
 
+def _trials(row: pd.Series) -> str:
+    trials = row.get("trials")
+    if trials is None or pd.isna(trials):
+        return ""
+    return f"{int(trials)} ({int(row['pruned'])})"
+
+
 def _metric(value: object) -> object:
     return value.removeprefix("holdout_") if isinstance(value, str) else value
 
@@ -66,6 +73,8 @@ def training_report(as_of: str, table: pd.DataFrame, parent_run_id: str) -> tupl
         "reason": [_table_reason(row) for _, row in table.iterrows()],
     })
     runs = pd.DataFrame({"model": table["model"], "version": decisions["version"],
+                         "trials (pruned)": [_trials(row) for _, row in table.iterrows()],
+                         "best validation": table.get("best_validation"),
                          "MLflow run": table["run_id"]})
     trained = int(table["version"].notna().sum())
     promoted = int(table["promoted"].sum())
@@ -75,7 +84,8 @@ def training_report(as_of: str, table: pd.DataFrame, parent_run_id: str) -> tupl
     card = f"{counts} (as of {as_of})"
     markdown = (f"# Retrain as of {as_of}: {counts}\n\n"
                 + markdown_table(decisions)
-                + f"\n\n## MLflow runs\n\nParent run `{parent_run_id}`; each model's run:\n\n"
+                + f"\n\n## Tuning and MLflow runs\n\nParent run `{parent_run_id}`; each model's "
+                  "study and run:\n\n"
                 + markdown_table(runs))
     return markdown, card
 

@@ -103,13 +103,18 @@ def _summary_table(results: dict[str, TrackedTraining | SkippedTraining],
     rows = []
     for kind, res in results.items():
         if isinstance(res, SkippedTraining):
-            rows.append({"model": kind, "version": None, "run_id": None, "gate_metric": None,
+            rows.append({"model": kind, "version": None, "run_id": None, "trials": None,
+                         "pruned": None, "best_validation": None, "gate_metric": None,
                          "challenger": None, "champion_version": None, "champion": None,
                          "promoted": False, "reason": f"skipped: {res.reason}"})
             continue
         d = decisions.get(kind)
+        tuning = res.tuning
         rows.append({
             "model": kind, "version": res.version, "run_id": res.run_id,
+            "trials": tuning.trials if tuning else None,
+            "pruned": tuning.pruned if tuning else None,
+            "best_validation": tuning.best_value if tuning else None,
             "gate_metric": d.metric if d else None,
             "challenger": d.challenger_score if d else None,
             "champion_version": d.champion_version if d else None,

@@ -141,11 +141,13 @@ def test_the_decision_artifact_puts_the_decision_first(
     assert artifact.key == SUMMARY_ARTIFACT
     assert artifact.description == (
         f"3 trained, 3 promoted, 0 kept the champion (as of {retrain['stamp'][:10]})")
-    decisions, runs = artifact.data.split("## MLflow runs")
+    decisions, runs = artifact.data.split("## Tuning and MLflow runs")
     for kind in KINDS:
         assert re.search(rf"\| {kind} \| v1 \| PROMOTED \|", decisions), decisions
     assert not re.search(r"[0-9a-f]{32}", decisions)
     assert len(re.findall(r"[0-9a-f]{32}", runs)) == 4  # the parent run and one per model
+    for kind in KINDS:
+        assert re.search(rf"\| {kind} \| v1 \| 2 \(\d\) \| [\d.]+ \| [0-9a-f]{{32}} \|", runs), runs
 
 
 def test_the_flow_run_page_renders_the_story_in_chromium(
