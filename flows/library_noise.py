@@ -52,8 +52,7 @@ def summarised_warnings(logger: logging.Logger | logging.LoggerAdapter) -> Itera
     quiet_libraries()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # once per place it is raised from, not per call
-        for message in SILENCED_WARNINGS:  # simplefilter put "default" in front of them
-            warnings.filterwarnings("ignore", message=message)
+        quiet_libraries()  # again: simplefilter put "default" in front of the silenced ones
         try:
             yield
         finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tailor.models.windows import HOLDOUT_PREFIX
+
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub-style markdown table (no extra dependency)."""
@@ -20,18 +22,18 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def _decision(row: pd.Series) -> str:
-    if row["version"] is None or pd.isna(row["version"]):
+    if pd.isna(row["version"]):
         return "skipped"
-    if row["gate_metric"] is None or pd.isna(row["gate_metric"]):
+    if pd.isna(row["gate_metric"]):
         return "not gated"
     return "PROMOTED" if row["promoted"] else "kept champion"
 
 
 def _champion_cell(row: pd.Series) -> str:
-    if row["champion_version"] is None or pd.isna(row["champion_version"]):
+    if pd.isna(row["champion_version"]):
         return "none"
     score = row["champion"]
-    return f"v{row['champion_version']}: " + ("n/a" if score is None or pd.isna(score)
+    return f"v{row['champion_version']}: " + ("n/a" if pd.isna(score)
                                               else f"{score:.4f}")
 
 
@@ -39,20 +41,20 @@ def _table_reason(row: pd.Series) -> str:
     """The reason without its opening "<metric> <challenger score>", which the table's own
     columns show (the full text is in the run's log and on the version's tags)."""
     reason, score = str(row["reason"]), row["challenger"]
-    if score is None or pd.isna(score):
+    if pd.isna(score):
         return reason
     return reason.removeprefix(f"{row['gate_metric']} {score:.4f} ")
 
 
 def _trials(row: pd.Series) -> str:
     trials = row.get("trials")
-    if trials is None or pd.isna(trials):
+    if pd.isna(trials):
         return ""
     return f"{int(trials)} ({int(row['pruned'])})"
 
 
 def _metric(value: object) -> object:
-    return value.removeprefix("holdout_") if isinstance(value, str) else value
+    return value.removeprefix(HOLDOUT_PREFIX) if isinstance(value, str) else value
 
 
 def training_report(as_of: str, table: pd.DataFrame, parent_run_id: str) -> tuple[str, str]:
@@ -65,7 +67,7 @@ def training_report(as_of: str, table: pd.DataFrame, parent_run_id: str) -> tupl
     """
     decisions = pd.DataFrame({
         "model": table["model"],
-        "version": [None if v is None or pd.isna(v) else f"v{v}" for v in table["version"]],
+        "version": [None if pd.isna(v) else f"v{v}" for v in table["version"]],
         "decision": [_decision(row) for _, row in table.iterrows()],
         "holdout metric": [_metric(m) for m in table["gate_metric"]],
         "challenger": table["challenger"],
@@ -74,7 +76,7 @@ def training_report(as_of: str, table: pd.DataFrame, parent_run_id: str) -> tupl
     })
     runs = pd.DataFrame({"model": table["model"], "version": decisions["version"],
                          "trials (pruned)": [_trials(row) for _, row in table.iterrows()],
-                         "best validation": table.get("best_validation"),
+                         "best validation": table["best_validation"],
                          "MLflow run": table["run_id"]})
     trained = int(table["version"].notna().sum())
     promoted = int(table["promoted"].sum())
@@ -94,9 +96,9 @@ def decision_lines(table: pd.DataFrame) -> list[str]:
     """One log line per model of the summary table: version, decision and reason."""
     lines = []
     for _, row in table.iterrows():
-        version = "" if row["version"] is None or pd.isna(row["version"]) else f" v{row['version']}"
+        version = "" if pd.isna(row["version"]) else f" v{row['version']}"
         score = row["challenger"]
-        scores = ("" if score is None or pd.isna(score) else
+        scores = ("" if pd.isna(score) else
                   f" ({row['gate_metric']} {score:.4f} vs champion {_champion_cell(row)})")
         lines.append(f"{row['model']}{version}: {_decision(row)}{scores}: {row['reason']}")
     return lines

@@ -17,8 +17,7 @@ import pandas as pd
 
 from tailor.adapters.gate import Decision
 from tailor.adapters.training import TrackedTraining
-
-HOLDOUT = "holdout_"
+from tailor.models.windows import HOLDOUT_PREFIX
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:
@@ -77,9 +76,9 @@ def holdout_lines(kind: str, metrics: Mapping[str, float], gate_metric: str,
         match = _BASELINE.match(name)
         if match:
             baselines.setdefault(match["metric"], {})[match["name"]] = value
-    gate = gate_metric.removeprefix(HOLDOUT)
-    holdout = sorted((name.removeprefix(HOLDOUT) for name in metrics
-                      if name.startswith(HOLDOUT)), key=lambda m: (m != gate, m))
+    gate = gate_metric.removeprefix(HOLDOUT_PREFIX)
+    holdout = sorted((name.removeprefix(HOLDOUT_PREFIX) for name in metrics
+                      if name.startswith(HOLDOUT_PREFIX)), key=lambda m: (m != gate, m))
     lines, rest = [], 0
     for metric in holdout:
         beside = baselines.get(metric, {})
@@ -88,7 +87,7 @@ def holdout_lines(kind: str, metrics: Mapping[str, float], gate_metric: str,
             continue
         others = ", ".join(f"{b} {_num(v)}" for b, v in sorted(beside.items()))
         lines.append(f"{kind} holdout {metric}{' (the gate metric)' if metric == gate else ''}:"
-                     f" {_num(metrics[HOLDOUT + metric])}"
+                     f" {_num(metrics[HOLDOUT_PREFIX + metric])}"
                      + (f" vs baselines {others}" if others else ""))
     if rest:
         lines.append(f"{kind}: {rest} more holdout metric(s) in MLflow run {run_id}")

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 TAILOR = str(Path(sys.executable).with_name("tailor"))
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -137,3 +138,25 @@ def wait_for(client: Any, run_id: Any, serve: subprocess.Popen | None, log: Path
             pytest.fail(f"run {run.name} still {run.state_name} after {timeout_s} s:\n"
                         f"{tail(log)}")
         time.sleep(1)
+
+
+def tiny_world(root: Path, **sections: dict[str, Any]) -> dict[str, Any]:
+    """Generated data under ``root/data`` and ``root/tailor.yaml``: sqlite stores in
+    ``root/store``, tiny tuning budgets, and ``sections`` (e.g. ``deployments``) on top."""
+    from tailor.configs import load_settings
+    from tailor.data.generate import generate, write_generated
+
+    store = root / "store"
+    config = {
+        "tracking": {"mlflow_tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
+                     "optuna_storage": f"sqlite:///{store / 'optuna.db'}"},
+        "segmentation": {"n_trials": 2, "exhaustive_limit": 0},
+        "recommender": {"n_trials": 2, "max_epochs": 3},
+        "churn": {"n_trials": 2},
+        "generate": {"customers": 400, "products": 100},
+        **sections,
+    }
+    config_file = root / "tailor.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    write_generated(generate(load_settings([config_file]).generate), root / "data")
+    return {"root": root, "config": config_file, "store": store}

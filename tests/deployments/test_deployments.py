@@ -14,12 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from tailor.adapters.snapshot import published
 from tailor.configs import load_settings
-from tailor.data.generate import generate, write_generated
 from tailor.deployments.schedules import (
     RETRAIN_DEPLOYMENT,
     RETRAIN_FLOW,
@@ -39,6 +37,7 @@ from .prefect_server import (
     start,
     stop,
     tail,
+    tiny_world,
     wait_for,
 )
 
@@ -59,24 +58,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Generated data and one config file carrying stores, tiny budgets and the schedules."""
-    root = tmp_path_factory.mktemp("deployed")
-    store = root / "store"
-    config = {
-        "tracking": {"mlflow_tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
-                     "optuna_storage": f"sqlite:///{store / 'optuna.db'}"},
-        "segmentation": {"n_trials": 2, "exhaustive_limit": 0},
-        "recommender": {"n_trials": 2, "max_epochs": 3},
-        "churn": {"n_trials": 2},
-        "generate": {"customers": 400, "products": 100},
-        "scoring": {"snapshot_dir": "snapshot"},
-        "deployments": {"retrain_cron": RETRAIN_CRON, "score_cron": SCORE_CRON,
-                        "timezone": ZONE, "data_dir": "data", "out_dir": "out/retrain",
-                        "score_out": "out/scores.parquet"},
-    }
-    config_file = root / "tailor.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    write_generated(generate(load_settings([config_file]).generate), root / "data")
-    return {"root": root, "config": config_file, "store": store}
+    return tiny_world(
+        tmp_path_factory.mktemp("deployed"),
+        scoring={"snapshot_dir": "snapshot"},
+        deployments={"retrain_cron": RETRAIN_CRON, "score_cron": SCORE_CRON, "timezone": ZONE,
+                     "data_dir": "data", "out_dir": "out/retrain",
+                     "score_out": "out/scores.parquet"})
 
 
 @pytest.fixture(scope="module")

@@ -17,17 +17,23 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
-from tailor.configs import load_settings
-from tailor.data.generate import generate, write_generated
 from tailor.deployments.notify import RUNNER_AUTOMATION, RUNS_AUTOMATION
 from tailor.deployments.schedules import RETRAIN_DEPLOYMENT, RETRAIN_FLOW
 from tailor.flows.train import SUMMARY_ARTIFACT
 
 from .headless_browser import chromium_or_skip, headless_chromium
-from .prefect_server import TAILOR, clean_env, client_of, running_server, start, stop, wait_for
+from .prefect_server import (
+    TAILOR,
+    clean_env,
+    client_of,
+    running_server,
+    start,
+    stop,
+    tiny_world,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ops-view")]
 
@@ -42,24 +48,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Generated data (with its planted messy rows) and tiny tuning budgets."""
-    root = tmp_path_factory.mktemp("ops")
-    store = root / "store"
-    config = {
-        "tracking": {"mlflow_tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
-                     "optuna_storage": f"sqlite:///{store / 'optuna.db'}"},
-        "segmentation": {"n_trials": 2, "exhaustive_limit": 0},
-        "recommender": {"n_trials": 2, "max_epochs": 3},
-        "churn": {"n_trials": 2},
-        "generate": {"customers": 400, "products": 100},
-        # the deployments of the notification test read a data set that is not there
-        "deployments": {"data_dir": "no-such-data", "out_dir": "out/retrain",
-                        "score_out": "out/scores.parquet"},
-    }
-    config_file = root / "tailor.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    write_generated(generate(load_settings([config_file]).generate), root / "data")
-    return {"root": root, "config": config_file, "store": store}
+    """Generated data (with its planted messy rows) and tiny tuning budgets; the deployments
+    of the notification test read a data set that is not there."""
+    return tiny_world(tmp_path_factory.mktemp("ops"),
+                      deployments={"data_dir": "no-such-data", "out_dir": "out/retrain",
+                                   "score_out": "out/scores.parquet"})
 
 
 @pytest.fixture(scope="module")
